@@ -1,0 +1,44 @@
+"""Where xit finds shared data, caches models and embeddings, and writes outputs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from xit.errors import DataNotFoundError
+
+#: The one setting that tells xit where the offline data lives.
+DATA_ENV = "XIT_DATA_DIR"
+#: Where converted models and embedding caches go (not in git).
+CACHE_ENV = "XIT_CACHE_DIR"
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(required: bool = True) -> Path:
+    """The offline data root: $XIT_DATA_DIR, else ../shared/data beside the repository."""
+    env = os.environ.get(DATA_ENV)
+    path = Path(env).expanduser() if env else (REPO_ROOT.parent / "shared" / "data")
+    if required and not path.is_dir():
+        raise DataNotFoundError(
+            f"xit data directory {str(path)!r} does not exist. "
+            f"Set {DATA_ENV}=/path/to/shared/data (the folder holding tatoeba-v1/, bucc2018/, tasks/ ...), "
+            "or use the hub loaders (source='hub') on a machine with internet."
+        )
+    return path
+
+
+def cache_dir() -> Path:
+    """The cache root for converted models and embeddings: $XIT_CACHE_DIR, else ~/.cache/xit."""
+    env = os.environ.get(CACHE_ENV)
+    path = Path(env).expanduser() if env else Path.home() / ".cache" / "xit"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def require_files(paths: list[Path], what: str, hint: str = "") -> None:
+    """Fail with one message listing every expected file that is missing."""
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        more = f" {hint}" if hint else f" Point {DATA_ENV} at the data root."
+        raise DataNotFoundError(f"{what}: expected file(s) not found: {', '.join(missing)}.{more}")
