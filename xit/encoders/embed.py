@@ -1,0 +1,83 @@
+"""Sentence embeddings from any layer, all requested layers from one forward pass."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xit.encoders.loading import Encoder
+from xit.errors import XitConfigError
+
+
+def resolve_layers(encoder: Encoder, layers: Sequence[int] | str | int) -> list[int]:
+    """Turn layer requests (ints, negatives from the top, or 'all') into hidden_states indices."""
+    n = encoder.num_layers
+    if isinstance(layers, str):
+        if layers != "all":
+            raise XitConfigError(f"layers={layers!r} is not valid; give a list of integers in 0..{n} (0 = embeddings, {n} = last, -1 = last) or 'all'")
+        return list(range(n + 1))
+    if isinstance(layers, int):
+        layers = [layers]
+    resolved: list[int] = []
+    for layer in layers:
+        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not -(n + 1) <= int(layer) <= n:
+            raise XitConfigError(
+                f"layer {layer!r} is out of range for {encoder.name!r} with {n} layers; "
+                f"use 0..{n} (0 = embeddings, {n} = last) or negatives from -1 (last) to -{n + 1}"
+            )
+        index = int(layer) % (n + 1)
+        if index not in resolved:
+            resolved.append(index)
+    if not resolved:
+        raise XitConfigError("layers is empty; name at least one layer, e.g. [-1]")
+    return resolved
+
+
+def encode_texts(
+    encoder: Encoder,
+    texts: Sequence[str],
+    layers: Sequence[int] | str | int = (-1,),
+    prefix: str = "",
+    batch_size: int = 64,
+    max_length: int = 256,
+    exclude_special: bool = False,
+    progress: bool = True,
+    desc: str = "encoding",
+) -> dict[int, np.ndarray]:
+    """Mean-pooled, L2-normalised embeddings per requested layer (keys are hidden_states indices)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    wanted = resolve_layers(encoder, layers)
+    dim = int(encoder.model.config.hidden_size)
+    out = {layer: np.zeros((len(texts), dim), dtype=np.float32) for layer in wanted}
+    if len(texts) == 0:
+        return out
+    tok = encoder.tokenizer
+    enc = tok([prefix + t for t in texts], truncation=True, max_length=max_length, return_special_tokens_mask=exclude_special)
+    lengths = np.array([len(ids) for ids in enc["input_ids"]])
+    # Sorting by length keeps padding (and so wasted compute) per batch small.
+    order = np.argsort(-lengths, kind="stable")
+    device = encoder.device
+    bar = tqdm(total=len(texts), desc=desc, unit="sent", disable=not progress, leave=False)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            feats = [{k: enc[k][i] for k in ("input_ids", "attention_mask")} for i in idx]
+            batch = tok.pad(feats, return_tensors="pt").to(device)
+            hidden = encoder.model(**batch, output_hidden_states=True).hidden_states
+            mask = batch["attention_mask"].clone()
+            if exclude_special:
+                special = [enc["special_tokens_mask"][i] for i in idx]
+                for row, sm in enumerate(special):
+                    mask[row, : len(sm)] *= 1 - torch.tensor(sm, device=device)
+            weights = mask.unsqueeze(-1).to(hidden[0].dtype)
+            denom = weights.sum(1).clamp(min=1.0)
+            for layer in wanted:
+                pooled = (hidden[layer] * weights).sum(1) / denom
+                pooled = torch.nn.functional.normalize(pooled.float(), dim=-1)
+                out[layer][idx] = pooled.cpu().numpy()
+            bar.update(len(idx))
+    bar.close()
+    return out
