@@ -1,0 +1,31 @@
+# xit: three commands. Each target sets up the environment on first use.
+#   make install   # create .venv and install xit with its pinned CPU torch
+#   make demo      # the main job: params/demo.yaml grid + analysis report (offline)
+#   make test      # pytest + nbval over the notebooks (offline)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.xit-installed
+
+.PHONY: install demo test smoke report clean-outputs
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m xit run params/demo.yaml
+
+smoke: $(STAMP)
+	$(PY) -m xit run params/smoke.yaml
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+clean-outputs:
+	rm -rf outputs/runs outputs/encoders outputs/smoke outputs/report outputs/results.parquet
