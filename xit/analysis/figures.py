@@ -1,0 +1,239 @@
+"""Seaborn figures for the analysis notebooks and the report, saved as PNG and SVG.
+
+Every function builds its own ``matplotlib.figure.Figure`` (no pyplot state), saves it under
+``out_dir`` when given, and returns a :class:`FigureOutput` that notebooks display inline
+(an embedded PNG), or a :class:`Note` saying why the table cannot support that figure.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from xit.analysis.languages import FAMILY_ORDER, language_info, language_label
+from xit.analysis.results import METRIC_LABEL, TARGET_LABEL
+
+K_LABEL = "number of English intermediate tasks, k"
+STYLE = {"style": "whitegrid", "context": "notebook"}
+
+
+@dataclass
+class Note:
+    """Why a figure or table is not shown (the results table lacks what it needs)."""
+
+    text: str
+
+    def _repr_markdown_(self) -> str:
+        return f"> **Not shown:** {self.text}"
+
+    def _repr_html_(self) -> str:
+        return f'<div class="xit-note" style="border-left:4px solid #b0b0b0;padding:4px 10px;color:#444"><b>Not shown:</b> {html.escape(self.text)}</div>'
+
+
+@dataclass
+class FigureOutput:
+    """A saved figure: displays inline as an embedded PNG; ``paths`` maps 'png'/'svg' to files."""
+
+    name: str
+    title: str
+    figure: Figure
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    def png_bytes(self) -> bytes:
+        """The figure as PNG bytes (150 dpi)."""
+        buffer = io.BytesIO()
+        self.figure.savefig(buffer, format="png", dpi=150, bbox_inches="tight", metadata={"Software": None})
+        return buffer.getvalue()
+
+    def _repr_html_(self) -> str:
+        data = base64.b64encode(self.png_bytes()).decode("ascii")
+        return (f'<figure class="xit-figure" style="margin:0"><img alt="{html.escape(self.title)}" '
+                f'style="max-width:100%" src="data:image/png;base64,{data}"/></figure>')
+
+
+def _new_figure(ncols: int, width: float, height: float) -> tuple[Figure, list]:
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        fig = Figure(figsize=(width * ncols, height), layout="constrained")
+        axes = fig.subplots(1, ncols, squeeze=False)[0].tolist()
+    return fig, axes
+
+
+def _finish(fig: Figure, name: str, title: str, out_dir: str | Path | None) -> FigureOutput:
+    fig.suptitle(title, fontsize=13, fontweight="bold")
+    paths: dict[str, Path] = {}
+    if out_dir is not None:
+        folder = Path(out_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        for ext in ("png", "svg"):
+            paths[ext] = folder / f"{name}.{ext}"
+            fig.savefig(paths[ext], dpi=150, bbox_inches="tight", metadata={"Date": None} if ext == "svg" else {"Software": None})
+    return FigureOutput(name=name, title=title, figure=fig, paths=paths)
+
+
+def _target_title(target: str) -> str:
+    return TARGET_LABEL.get(target, target)
+
+
+def _metric_axis(metric: str, prefix: str = "") -> str:
+    return prefix + METRIC_LABEL.get(metric, f"{metric} (%)")
+
+
+def _directions_palette(directions: list[str]) -> dict[str, tuple]:
+    colours = sns.color_palette("colorblind", n_colors=max(3, len(directions)))
+    return dict(zip(directions, colours))
+
+
+def scaling_curves(table: pd.DataFrame, out_dir: str | Path | None = None, name: str = "scaling_curves") -> FigureOutput | Note:
+    """Score vs k per target (one panel each), one line per direction, shaded 95% bootstrap CIs."""
+    if table.empty:
+        return Note("the results table has no headline rows to plot.")
+    targets = sorted(table["target"].unique())
+    directions = sorted(table["direction"].unique())
+    palette = _directions_palette(directions)
+    fig, axes = _new_figure(len(targets), 4.6, 3.8)
+    for ax, target in zip(axes, targets):
+        sub = table[table["target"] == target]
+        for direction, line in sub.groupby("direction", sort=True):
+            line = line.sort_values("k")
+            ax.plot(line["k"], line["mean"], marker="o", color=palette[direction], label=direction)
+            ax.fill_between(line["k"], line["ci_low"], line["ci_high"], color=palette[direction], alpha=0.2, linewidth=0)
+        ax.set_title(_target_title(target))
+        ax.set_xlabel(K_LABEL)
+        ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
+        ax.set_xticks(sorted(sub["k"].unique()))
+        ax.legend(title="direction", fontsize="small")
+    layer = int(table["layer"].iloc[0])
+    return _finish(fig, name, f"Zero-shot retrieval vs number of intermediate tasks (layer {layer}; mean over subsets × seeds, 95% bootstrap CI)", out_dir)
+
+
+def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, name: str = "language_robustness") -> FigureOutput | Note:
+    """Mean, bottom-quartile and worst-language score vs k per target (robustness across languages)."""
+    if spread.empty:
+        return Note("the results table has no headline rows to plot.")
+    targets = sorted(spread["target"].unique())
+    stats_shown = {"mean": "mean over languages", "bottom_quartile": "bottom-quartile languages", "worst": "worst language"}
+    colours = dict(zip(stats_shown, sns.color_palette("colorblind", 3)))
+    styles = ["-", "--", ":", "-."]
+    fig, axes = _new_figure(len(targets), 4.6, 3.8)
+    for ax, target in zip(axes, targets):
+        sub = spread[spread["target"] == target]
+        for i, (direction, line) in enumerate(sub.groupby("direction", sort=True)):
+            line = line.sort_values("k")
+            for column, label in stats_shown.items():
+                ax.plot(line["k"], line[column], marker="o", markersize=4, color=colours[column],
+                        linestyle=styles[i % len(styles)], label=f"{label} ({direction})")
+                low, high = line[f"{'score' if column == 'mean' else column}_ci_low"], line[f"{'score' if column == 'mean' else column}_ci_high"]
+                ax.fill_between(line["k"], low, high, color=colours[column], alpha=0.12, linewidth=0)
+        ax.set_title(_target_title(target))
+        ax.set_xlabel(K_LABEL)
+        ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
+        ax.set_xticks(sorted(sub["k"].unique()))
+        ax.legend(fontsize="x-small")
+    return _finish(fig, name, "Robustness across languages: mean, bottom quartile and worst language vs k (95% CI over runs)", out_dir)
+
+
+def subset_spread_plot(scores: pd.DataFrame, out_dir: str | Path | None = None, name: str = "subset_spread") -> FigureOutput | Note:
+    """Every run's score vs k per target: the spread across task subsets and seeds at the same k."""
+    if scores.empty:
+        return Note("the results table has no headline rows to plot.")
+    targets = sorted(scores["target"].unique())
+    directions = sorted(scores["direction"].unique())
+    fig, axes = _new_figure(len(targets), 4.6, 3.8)
+    for ax, target in zip(axes, targets):
+        sub = scores[scores["target"] == target].copy()
+        order = sorted(sub["k"].unique())
+        sns.boxplot(data=sub, x="k", y="score", hue="direction", order=order, hue_order=[d for d in directions if d in set(sub["direction"])],
+                    ax=ax, fill=False, showfliers=False, palette="colorblind", legend=False)
+        sns.stripplot(data=sub, x="k", y="score", hue="direction", order=order, hue_order=[d for d in directions if d in set(sub["direction"])],
+                      ax=ax, dodge=True, palette="colorblind", size=5, alpha=0.8)
+        ax.set_title(_target_title(target))
+        ax.set_xlabel(K_LABEL)
+        ax.set_ylabel(_metric_axis(sub["metric"].iloc[0], "run score: "))
+        ax.legend(title="direction", fontsize="small")
+    return _finish(fig, name, "Spread across task subsets and seeds: one point per run (mean over languages)", out_dir)
+
+
+def gain_heatmap(gains: pd.DataFrame, target: str = "tatoeba", out_dir: str | Path | None = None, name: str | None = None) -> FigureOutput | Note:
+    """Per-language gain over k=0 (points) by k, languages sorted by family, branch and script."""
+    sub = gains[(gains["target"] == target) & (gains["k"] > 0)]
+    if sub.empty:
+        present = ", ".join(sorted(gains["target"].unique())) or "none"
+        return Note(f"no per-language rows with k > 0 for target {target!r} (targets with per-language rows: {present}).")
+    directions = sorted(sub["direction"].unique())
+    languages = language_info(sorted(sub["language"].unique()))
+    order = languages["language"].tolist()
+    ks = sorted(sub["k"].unique())
+    limit = float(np.nanmax(np.abs(sub["gain"].to_numpy()))) or 1.0
+    height = 1.6 + 0.28 * len(order)
+    fig, axes = _new_figure(len(directions), 1.4 + 0.75 * len(ks) + (3.2 if True else 0), height)
+    for i, (ax, direction) in enumerate(zip(axes, directions)):
+        grid = sub[sub["direction"] == direction].pivot_table(index="language", columns="k", values="gain").reindex(index=order, columns=ks)
+        sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=len(order) * len(ks) <= 600,
+                    fmt=".1f", annot_kws={"fontsize": 7}, linewidths=0.3, linecolor="white",
+                    cbar=i == len(directions) - 1, cbar_kws={"label": "gain over k=0 (points)"})
+        ax.set_title(direction)
+        ax.set_xlabel(K_LABEL)
+        ax.set_ylabel("language (sorted by family, branch, script)" if i == 0 else "")
+        ax.set_yticks(np.arange(len(order)) + 0.5)
+        ax.set_yticklabels([language_label(code) for code in order] if i == 0 else [], fontsize=7)
+        boundaries = np.flatnonzero(languages["family"].to_numpy()[1:] != languages["family"].to_numpy()[:-1]) + 1
+        for y in boundaries:
+            ax.axhline(y, color="black", linewidth=1.2)
+    metric = sub["metric"].iloc[0]
+    families = [f for f in FAMILY_ORDER if f in set(languages["family"])]
+    title = f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over the untrained encoder (black lines separate families)"
+    fig.text(0.5, -0.01, "families top to bottom: " + ", ".join(families), ha="center", fontsize=8)
+    return _finish(fig, name or f"gain_heatmap_{target}", title, out_dir)
+
+
+def layer_sweep(layers: pd.DataFrame, target: str = "tatoeba", out_dir: str | Path | None = None, name: str | None = None) -> FigureOutput | Note:
+    """Score vs encoder layer, one line per k (best layer starred), one panel per direction."""
+    sub = layers[layers["target"] == target]
+    if sub.empty:
+        return Note(f"no rows for target {target!r}.")
+    if sub["layer"].nunique() < 2:
+        return Note(f"only layer {int(sub['layer'].iloc[0])} was evaluated for {target}; list several layers in the grid's eval.layers to see the layer sweep.")
+    directions = sorted(sub["direction"].unique())
+    ks = sorted(sub["k"].unique())
+    palette = dict(zip(ks, sns.color_palette("viridis", n_colors=len(ks))))
+    fig, axes = _new_figure(len(directions), 4.8, 3.8)
+    for ax, direction in zip(axes, directions):
+        for k in ks:
+            line = sub[(sub["direction"] == direction) & (sub["k"] == k)].sort_values("layer")
+            if line.empty:
+                continue
+            ax.plot(line["layer"], line["mean"], marker="o", markersize=4, color=palette[k], label=f"k={k}")
+            best = line.loc[line["mean"].idxmax()]
+            ax.plot([best["layer"]], [best["mean"]], marker="*", markersize=14, color=palette[k], markeredgecolor="black")
+        ax.set_title(direction)
+        ax.set_xlabel("encoder layer (hidden_states index; 0 = embeddings)")
+        ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
+        ax.legend(title="tasks", fontsize="small")
+    return _finish(fig, name or f"layer_sweep_{target}", f"{_target_title(target)}: layer sweep per k (★ = best layer)", out_dir)
+
+
+def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None, name: str = "lareqa_language_bias") -> FigureOutput | Note:
+    """LAReQA: share (%) of questions whose top relevant answer is in each language, question × answer language."""
+    if bias.empty:
+        return Note("the results table has no LAReQA language-bias rows (evaluate the lareqa target to get them).")
+    ks = sorted(bias["k"].unique())
+    shown = [ks[0]] + ([ks[-1]] if len(ks) > 1 else [])
+    languages = language_info(sorted(set(bias["question_language"]) | set(bias["answer_language"])))["language"].tolist()
+    fig, axes = _new_figure(len(shown), 5.2, 4.6)
+    for i, (ax, k) in enumerate(zip(axes, shown)):
+        grid = bias[bias["k"] == k].pivot_table(index="question_language", columns="answer_language", values="share")
+        grid = grid.reindex(index=[l for l in languages if l in grid.index], columns=[l for l in languages if l in grid.columns])
+        sns.heatmap(grid, ax=ax, cmap="rocket_r", vmin=0, vmax=100, annot=grid.size <= 150, fmt=".0f", annot_kws={"fontsize": 7},
+                    cbar=i == len(shown) - 1, cbar_kws={"label": "share of questions (%)"})
+        ax.set_title(f"k={k}" + (" (untrained)" if k == 0 else ""))
+        ax.set_xlabel("language of the top-ranked relevant answer")
+        ax.set_ylabel("question language" if i == 0 else "")
+    return _finish(fig, name, "LAReQA language bias: where the top relevant answer comes from (a language-agnostic model spreads evenly)", out_dir)

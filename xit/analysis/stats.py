@@ -1,0 +1,186 @@
+"""Statistics on results tables: bootstrap intervals, trend tests, spread across subsets/seeds/languages/layers.
+
+Every random draw takes an explicit seed, so the same table gives the same intervals.
+The unit of analysis is a *run* (one task subset × seed); a run's score on a target is the
+mean of its per-language values of the target's headline metric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from xit.analysis.results import headline_rows, run_scores, select_layer
+
+GROUP = ["target", "direction", "metric"]
+
+
+def bootstrap_ci(values: np.ndarray | list[float], n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and percentile-bootstrap interval of a 1-D sample (scipy.stats.bootstrap); NaN bounds for n < 2."""
+    values = np.asarray(values, dtype=float)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    mean = float(values.mean())
+    if len(values) < 2 or np.ptp(values) == 0:
+        return mean, (mean if len(values) > 1 else np.nan), (mean if len(values) > 1 else np.nan)
+    res = stats.bootstrap((values,), np.mean, n_resamples=n_boot, confidence_level=level,
+                          method="percentile", rng=np.random.default_rng(seed))
+    return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def crossed_bootstrap_ci(matrix: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and interval of a runs × languages matrix, resampling runs and languages (both are samples)."""
+    matrix = np.asarray(matrix, dtype=float)
+    if matrix.ndim == 1:
+        matrix = matrix[:, None]
+    n_runs, n_langs = matrix.shape
+    mean = float(np.nanmean(matrix))
+    if n_runs * n_langs < 2:
+        return mean, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    run_idx = rng.integers(0, n_runs, size=(n_boot, n_runs))
+    lang_idx = rng.integers(0, n_langs, size=(n_boot, n_langs))
+    picked = matrix[run_idx[:, :, None], lang_idx[:, None, :]]  # n_boot × runs × languages
+    means = np.nanmean(picked.reshape(n_boot, -1), axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(means, [alpha, 1 - alpha])
+    return mean, float(low), float(high)
+
+
+def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per target × direction × k: mean score over runs and languages, bootstrap CI, and gain over k=0."""
+    rows, chosen = select_layer(headline_rows(results), layer)
+    out = []
+    for (target, direction, metric), group in rows.groupby(GROUP, sort=True):
+        for k, at_k in group.groupby("k", sort=True):
+            matrix = at_k.pivot_table(index="run_id", columns="language", values="value", aggfunc="mean").to_numpy()
+            mean, low, high = crossed_bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
+            out.append({"target": target, "direction": direction, "metric": metric, "layer": chosen, "k": int(k),
+                        "n_runs": matrix.shape[0], "n_languages": matrix.shape[1],
+                        "mean": mean, "ci_low": low, "ci_high": high})
+    table = pd.DataFrame(out)
+    base = table[table["k"] == 0].set_index(GROUP)["mean"]
+    table["gain"] = table["mean"] - pd.MultiIndex.from_frame(table[GROUP]).map(base.to_dict()).to_numpy(dtype=float)
+    return table
+
+
+def slope_bootstrap(k: np.ndarray, y: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
+    """Percentile interval of the OLS slope, resampling runs within each k (the design stays fixed)."""
+    k, y = np.asarray(k, dtype=float), np.asarray(y, dtype=float)
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(k == value) for value in np.unique(k)]
+    idx = np.concatenate([rng.choice(g, size=(n_boot, len(g))) for g in groups], axis=1)
+    kk, yy = k[idx], y[idx]
+    kc = kk - kk.mean(axis=1, keepdims=True)
+    slopes = (kc * (yy - yy.mean(axis=1, keepdims=True))).sum(axis=1) / (kc**2).sum(axis=1)
+    alpha = (1 - level) / 2
+    low, high = np.quantile(slopes, [alpha, 1 - alpha])
+    return float(low), float(high)
+
+
+def trend_test(scores: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
+    """Per target × direction: Spearman's rho of run score vs k, and the OLS slope (points per task) with intervals."""
+    out = []
+    for (target, direction, metric, layer), group in scores.groupby(GROUP + ["layer"], sort=True):
+        k, y = group["k"].to_numpy(dtype=float), group["score"].to_numpy(dtype=float)
+        row = {"target": target, "direction": direction, "metric": metric, "layer": int(layer),
+               "n_runs": len(group), "k_values": len(np.unique(k))}
+        if row["k_values"] < 2:
+            out.append(row | {"spearman_rho": np.nan, "spearman_p": np.nan, "slope": np.nan})
+            continue
+        constant = np.ptp(y) == 0
+        rho = stats.spearmanr(k, y) if not constant else None
+        fit = stats.linregress(k, y)
+        dof = len(k) - 2
+        t = stats.t.ppf(0.5 + level / 2, dof) if dof > 0 else np.nan
+        boot_low, boot_high = slope_bootstrap(k, y, n_boot=n_boot, level=level, seed=seed)
+        out.append(row | {
+            "spearman_rho": float(rho.statistic) if rho is not None else 0.0,
+            "spearman_p": float(rho.pvalue) if rho is not None else 1.0,
+            "slope": float(fit.slope),
+            "slope_ci_low": boot_low, "slope_ci_high": boot_high,
+            "slope_ols_low": float(fit.slope - t * fit.stderr) if dof > 0 else np.nan,
+            "slope_ols_high": float(fit.slope + t * fit.stderr) if dof > 0 else np.nan,
+        })
+    return pd.DataFrame(out)
+
+
+def subset_spread(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per target × direction × k: spread of scores across task subsets (each subset averaged over seeds)."""
+    per_subset = scores.groupby(GROUP + ["layer", "k", "tasks"], as_index=False)["score"].mean()
+
+    def summarise(group: pd.DataFrame) -> pd.Series:
+        best, worst = group["score"].idxmax(), group["score"].idxmin()
+        return pd.Series({
+            "n_subsets": len(group), "mean": group["score"].mean(),
+            "std": group["score"].std(ddof=1) if len(group) > 1 else np.nan,
+            "min": group["score"].min(), "max": group["score"].max(),
+            "range": group["score"].max() - group["score"].min(),
+            "best_subset": group.loc[best, "tasks"] or "— (baseline)",
+            "worst_subset": group.loc[worst, "tasks"] or "— (baseline)",
+        })
+
+    return per_subset.groupby(GROUP + ["layer", "k"]).apply(summarise, include_groups=False).reset_index()
+
+
+def seed_spread(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per target × direction × k: how much the same subset moves across seeds (mean and max std over subsets)."""
+    per_subset = scores.groupby(GROUP + ["layer", "k", "tasks"]).agg(
+        n_seeds=("seed", "nunique"), seed_std=("score", lambda s: s.std(ddof=1) if len(s) > 1 else np.nan),
+        seed_range=("score", lambda s: s.max() - s.min()),
+    ).reset_index()
+    return per_subset.groupby(GROUP + ["layer", "k"]).agg(
+        n_subsets=("tasks", "size"), n_seeds=("n_seeds", "max"),
+        mean_seed_std=("seed_std", "mean"), max_seed_range=("seed_range", "max"),
+    ).reset_index()
+
+
+def language_spread(scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per target × direction × k: mean, worst-language and bottom-quartile scores (mean over runs, with CIs)."""
+    out = []
+    for keys, group in scores.groupby(GROUP + ["layer", "k"], sort=True):
+        row = dict(zip(GROUP + ["layer", "k"], keys))
+        row["n_runs"] = len(group)
+        row["n_languages"] = int(group["n_languages"].max())
+        for column in ("score", "bottom_quartile", "worst"):
+            mean, low, high = bootstrap_ci(group[column].to_numpy(), n_boot=n_boot, seed=seed)
+            row |= {column: mean, f"{column}_ci_low": low, f"{column}_ci_high": high}
+        row["language_std"] = group["language_std"].mean()
+        row["most_often_worst"] = group["worst_language"].mode().iloc[0]
+        out.append(row)
+    return pd.DataFrame(out).rename(columns={"score": "mean"})
+
+
+def language_gains(results: pd.DataFrame, layer: int | None = None) -> pd.DataFrame:
+    """Per target × direction × language × k: mean gain in points over the k=0 baseline on that language."""
+    rows, _ = select_layer(headline_rows(results), layer)
+    rows = rows[rows["language"] != "all"]
+    keys = GROUP + ["layer", "language"]
+    base = rows[rows["k"] == 0].groupby(keys)["value"].mean().rename("baseline")
+    means = rows.groupby(keys + ["k"])["value"].mean().rename("value").reset_index()
+    means = means.merge(base.reset_index(), on=keys, how="left")
+    means["gain"] = means["value"] - means["baseline"]
+    return means
+
+
+def layer_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Per target × direction × k × layer: mean score over runs (each run averaged over languages)."""
+    scores = run_scores(results)
+    return scores.groupby(GROUP + ["k", "layer"], as_index=False).agg(mean=("score", "mean"), n_runs=("run_id", "nunique"))
+
+
+def best_layer_per_k(results: pd.DataFrame) -> pd.DataFrame:
+    """Per target × direction × k: the layer with the highest mean score, and how far it beats the deepest layer."""
+    layers = layer_table(results)
+    out = []
+    for keys, group in layers.groupby(GROUP + ["k"], sort=True):
+        best = group.loc[group["mean"].idxmax()]
+        deepest = group.loc[group["layer"].idxmax()]
+        out.append(dict(zip(GROUP + ["k"], keys)) | {
+            "layers": len(group), "best_layer": int(best["layer"]), "best_score": float(best["mean"]),
+            "deepest_layer": int(deepest["layer"]), "deepest_score": float(deepest["mean"]),
+            "best_minus_deepest": float(best["mean"] - deepest["mean"]),
+        })
+    return pd.DataFrame(out)
