@@ -1,0 +1,489 @@
+"""Loaders for the retrieval targets: Tatoeba, BUCC 2018, XQuAD-R (LAReQA) and Mewsli-X.
+
+Every loader reads the official file layout from a local folder (the offline
+data under ``xit.paths.data_dir()``) and, where a hub copy exists, from the
+Hugging Face hub for users online. Missing files fail with
+``DataNotFoundError`` naming every expected path.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from xit.config import suggest
+from xit.errors import DataNotFoundError, XitConfigError
+from xit.paths import DATA_ENV, data_dir, require_files
+
+# --------------------------------------------------------------------------- Tatoeba
+
+#: XTREME's 36 Tatoeba languages, as LASER file codes (PROTOCOL.md).
+XTREME36 = (
+    "afr ara bul ben deu ell spa est eus pes fin fra heb hin hun ind ita jpn jav kat kaz kor "
+    "mal mar nld por rus swh tam tel tha tgl tur urd vie cmn"
+).split()
+#: XTREME-R's 41: the 36 plus az, lt, pl, uk, ro.
+XTREMER41 = XTREME36 + ["aze", "lit", "pol", "ukr", "ron"]
+#: XTREME's two-letter names for the 41 LASER codes (accepted in explicit lists).
+ISO_TO_LASER = dict(
+    zip(
+        "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl tr ur vi zh "
+        "az lt pl uk ro".split(),
+        XTREMER41,
+    )
+)
+#: The named language sets; ``laser112`` means every file pair present in the data folder.
+LANGUAGE_SETS = ("xtreme36", "xtremer41", "laser112")
+#: The hub copy of LASER's Tatoeba test set (one config per ``xxx-eng`` pair).
+TATOEBA_HUB_ID = "mteb/tatoeba-bitext-mining"
+
+
+@dataclass(frozen=True)
+class TatoebaPair:
+    """One Tatoeba language: line i of ``src`` translates line i of ``eng``."""
+
+    language: str
+    src: list[str]
+    eng: list[str]
+
+
+def tatoeba_dir(root: Path | None = None) -> Path:
+    """The LASER Tatoeba folder under the data root."""
+    return (root or data_dir()) / "tatoeba-v1"
+
+
+def available_tatoeba_languages(root: Path | None = None) -> list[str]:
+    """LASER codes with both files ``tatoeba.{xxx}-eng.{xxx}`` and ``.eng`` present."""
+    folder = tatoeba_dir(root)
+    if not folder.is_dir():
+        raise DataNotFoundError(
+            f"Tatoeba folder {str(folder)!r} not found; expected files tatoeba.{{xxx}}-eng.{{xxx}} and "
+            f"tatoeba.{{xxx}}-eng.eng (LASER layout). Point {DATA_ENV} at the data root or use source='hub'."
+        )
+    codes = []
+    for path in sorted(folder.glob("tatoeba.*-eng.eng")):
+        code = path.name.split(".")[1].split("-")[0]
+        if (folder / f"tatoeba.{code}-eng.{code}").is_file():
+            codes.append(code)
+    return codes
+
+
+def resolve_tatoeba_languages(spec: str | list[str], known: list[str] | None = None) -> list[str]:
+    """Expand a named set (xtreme36, xtremer41, laser112) or an explicit list into LASER codes."""
+    known = list(known if known is not None else sorted(set(XTREMER41)))
+    if isinstance(spec, str):
+        if spec == "xtreme36":
+            codes = list(XTREME36)
+        elif spec == "xtremer41":
+            codes = list(XTREMER41)
+        elif spec == "laser112":
+            codes = list(known)
+        elif "," in spec or spec in known or spec in ISO_TO_LASER:
+            codes = [c.strip() for c in spec.split(",") if c.strip()]
+        else:
+            raise XitConfigError(
+                f"unknown Tatoeba language set {spec!r}.{suggest(spec, list(LANGUAGE_SETS))} "
+                f"Use one of {', '.join(LANGUAGE_SETS)} or a list of LASER codes."
+            )
+    else:
+        codes = [str(c) for c in spec]
+    out = []
+    for code in codes:
+        code = ISO_TO_LASER.get(code, code)
+        if code not in known:
+            raise XitConfigError(
+                f"unknown Tatoeba language code {code!r}.{suggest(code, known)} Known codes: {', '.join(known)}"
+            )
+        out.append(code)
+    return list(dict.fromkeys(out))
+
+
+def _read_lines(path: Path) -> list[str]:
+    with open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n").strip() for line in f]
+
+
+def load_tatoeba(
+    language: str, root: Path | None = None, source: str = "local", max_sentences: int | None = None
+) -> TatoebaPair:
+    """One Tatoeba language from the LASER files (source='local') or the hub copy (source='hub')."""
+    if source == "hub":
+        from datasets import load_dataset
+
+        ds = load_dataset(TATOEBA_HUB_ID, f"{language}-eng", split="test")
+        # mteb's copy keeps LASER's order: sentence1 is the foreign side, sentence2 English.
+        src, eng = list(ds["sentence1"]), list(ds["sentence2"])
+    else:
+        folder = tatoeba_dir(root)
+        paths = [folder / f"tatoeba.{language}-eng.{language}", folder / f"tatoeba.{language}-eng.eng"]
+        require_files(paths, f"Tatoeba {language}", hint=f"Point {DATA_ENV} at the data root or use source='hub'.")
+        src, eng = _read_lines(paths[0]), _read_lines(paths[1])
+    if len(src) != len(eng):
+        raise DataNotFoundError(f"Tatoeba {language}: {len(src)} foreign vs {len(eng)} English lines; files are not parallel")
+    if max_sentences is not None:
+        src, eng = src[:max_sentences], eng[:max_sentences]
+    return TatoebaPair(language, src, eng)
+
+
+# --------------------------------------------------------------------------- BUCC
+
+#: Official BUCC split names and XTREME's renamings (XTREME: sample -> dev, training -> test).
+BUCC_SPLIT_ALIASES = {"sample": ("sample", "dev"), "dev": ("dev", "sample"), "training": ("training", "test"), "test": ("test", "training")}
+
+
+@dataclass(frozen=True)
+class BuccCorpus:
+    """A BUCC-style mining corpus: two id-keyed sentence sides and gold (xx-id, en-id) pairs."""
+
+    language: str
+    split: str
+    src_ids: list[str]
+    src: list[str]
+    en_ids: list[str]
+    en: list[str]
+    gold: set[tuple[str, str]] = field(default_factory=set)
+
+
+def bucc_dir(root: Path | None = None) -> Path:
+    """The BUCC 2018 folder under the data root."""
+    return (root or data_dir()) / "bucc2018"
+
+
+def _bucc_paths(folder: Path, language: str, name: str) -> list[Path]:
+    """The three files of one split, flat or in the official ``{xx}-en/`` subfolder."""
+    for base in (folder, folder / f"{language}-en"):
+        paths = [base / f"{language}-en.{name}.{ext}" for ext in (language, "en", "gold")]
+        if paths[0].exists() or paths[1].exists():
+            return paths
+    return [folder / f"{language}-en.{name}.{ext}" for ext in (language, "en", "gold")]
+
+
+def bucc_files(language: str, split: str, root: Path | None = None, folder: Path | None = None) -> list[Path]:
+    """The files a BUCC split needs (first name that exists among the split's aliases)."""
+    names = BUCC_SPLIT_ALIASES.get(split)
+    if names is None:
+        raise XitConfigError(f"unknown BUCC split {split!r}; use one of {', '.join(BUCC_SPLIT_ALIASES)}")
+    folder = folder or bucc_dir(root)
+    candidates = [_bucc_paths(folder, language, name) for name in names]
+    for paths in candidates:
+        if all(p.exists() for p in paths):
+            return paths
+    return candidates[0]
+
+
+def _read_id_file(path: Path) -> tuple[list[str], list[str]]:
+    ids, texts = [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            line = line.rstrip("\n")
+            if not line:
+                continue
+            sid, _, text = line.partition("\t")
+            ids.append(sid)
+            texts.append(text.strip())
+    return ids, texts
+
+
+def load_bucc(
+    language: str, split: str = "dev", root: Path | None = None, folder: Path | None = None, max_sentences: int | None = None
+) -> BuccCorpus:
+    """A BUCC 2018 split in the official layout (``{xx}-en.{split}.{xx|en|gold}``, tab-separated ids)."""
+    paths = bucc_files(language, split, root, folder)
+    require_files(
+        paths,
+        f"BUCC {language}-en {split}",
+        hint="Get the official files from https://comparable.limsi.fr/bucc2018/ "
+        f"(bucc2018-{language}-en.{{sample,training}}-gold.tar.bz2) or point {DATA_ENV} at the data root.",
+    )
+    src_ids, src = _read_id_file(paths[0])
+    en_ids, en = _read_id_file(paths[1])
+    gold = set()
+    with open(paths[2], encoding="utf-8") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) == 2:
+                gold.add((parts[0], parts[1]))
+    if max_sentences is not None:
+        src_ids, src = _cap_side(src_ids, src, {g[0] for g in gold}, max_sentences)
+        en_ids, en = _cap_side(en_ids, en, {g[1] for g in gold}, max_sentences)
+        kept_src, kept_en = set(src_ids), set(en_ids)
+        gold = {g for g in gold if g[0] in kept_src and g[1] in kept_en}
+    return BuccCorpus(language, split, src_ids, src, en_ids, en, gold)
+
+
+def _cap_side(ids: list[str], texts: list[str], gold_ids: set[str], cap: int) -> tuple[list[str], list[str]]:
+    """Keep every gold sentence plus the first non-gold ones, up to ``cap`` lines, in file order."""
+    n_free = max(cap - len(gold_ids), 0)
+    keep = []
+    for i, sid in enumerate(ids):
+        if sid in gold_ids:
+            keep.append(i)
+        elif n_free > 0:
+            keep.append(i)
+            n_free -= 1
+    return [ids[i] for i in keep], [texts[i] for i in keep]
+
+
+def write_bucc(corpus: BuccCorpus, out_dir: Path) -> list[Path]:
+    """Write a corpus in the BUCC file layout; returns the three paths."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    lang, split = corpus.language, corpus.split
+    paths = [out_dir / f"{lang}-en.{split}.{ext}" for ext in (lang, "en", "gold")]
+    paths[0].write_text("".join(f"{i}\t{t}\n" for i, t in zip(corpus.src_ids, corpus.src)), encoding="utf-8")
+    paths[1].write_text("".join(f"{i}\t{t}\n" for i, t in zip(corpus.en_ids, corpus.en)), encoding="utf-8")
+    paths[2].write_text("".join(f"{a}\t{b}\n" for a, b in sorted(corpus.gold)), encoding="utf-8")
+    return paths
+
+
+def build_tatoeba_mining_corpus(
+    language: str, n_parallel: int = 500, n_per_side: int = 2000, seed: int = 0, root: Path | None = None, split: str = "dev"
+) -> BuccCorpus:
+    """Hide ``n_parallel`` Tatoeba pairs among ``n_per_side`` sentences per side (BUCC-style, seeded).
+
+    Foreign fillers are the language's own unused sentences first, then sentences from other
+    Tatoeba languages' files; English fillers come from other files' English sides. No English
+    filler equals the English translation of any foreign-side sentence, so the only true pairs
+    are the gold ones. Every text is unique on its side (mining deduplicates by text).
+    """
+    if n_parallel > n_per_side:
+        raise XitConfigError(f"n_parallel={n_parallel} must not exceed n_per_side={n_per_side}")
+    rng = random.Random(f"{language}-{n_parallel}-{n_per_side}-{seed}")
+    own = load_tatoeba(language, root)
+    pairs = list(dict.fromkeys(zip(own.src, own.eng)))
+    rng.shuffle(pairs)
+    chosen, leftover = [], []
+    seen_src, seen_en = set(), set()
+    for s, e in pairs:
+        if len(chosen) < n_parallel and s not in seen_src and e not in seen_en:
+            chosen.append((s, e))
+            seen_src.add(s)
+            seen_en.add(e)
+        else:
+            leftover.append((s, e))
+    if len(chosen) < n_parallel:
+        raise XitConfigError(f"Tatoeba {language} has only {len(chosen)} distinct pairs; ask for n_parallel <= {len(chosen)}")
+    others = [c for c in available_tatoeba_languages(root) if c != language]
+    pool = []
+    for code in others:
+        other = load_tatoeba(code, root)
+        pool.extend(zip(other.src, other.eng))
+    rng.shuffle(pool)
+    # Foreign side: own leftovers first (same language, the harder distractors), then other languages.
+    src_side = [s for s, _ in chosen]
+    forbidden_en = {e for _, e in chosen}
+    for s, e in leftover + pool:
+        if len(src_side) >= n_per_side:
+            break
+        if s not in seen_src and e not in seen_en:
+            src_side.append(s)
+            seen_src.add(s)
+            forbidden_en.add(e)
+    en_side = [e for _, e in chosen]
+    for _, e in pool:
+        if len(en_side) >= n_per_side:
+            break
+        if e not in forbidden_en and e not in seen_en:
+            en_side.append(e)
+            seen_en.add(e)
+    if len(src_side) < n_per_side or len(en_side) < n_per_side:
+        raise XitConfigError(f"not enough distinct Tatoeba sentences for n_per_side={n_per_side}")
+    src_order = list(range(n_per_side))
+    en_order = list(range(n_per_side))
+    rng.shuffle(src_order)
+    rng.shuffle(en_order)
+    src_ids = [""] * n_per_side
+    en_ids = [""] * n_per_side
+    for pos, i in enumerate(src_order):
+        src_ids[i] = f"{language}-{pos + 1:09d}"
+    for pos, i in enumerate(en_order):
+        en_ids[i] = f"en-{pos + 1:09d}"
+    gold = {(src_ids[i], en_ids[i]) for i in range(n_parallel)}
+    by_src = sorted(range(n_per_side), key=lambda i: src_ids[i])
+    by_en = sorted(range(n_per_side), key=lambda i: en_ids[i])
+    return BuccCorpus(
+        language,
+        split,
+        [src_ids[i] for i in by_src],
+        [src_side[i] for i in by_src],
+        [en_ids[i] for i in by_en],
+        [en_side[i] for i in by_en],
+        gold,
+    )
+
+
+# --------------------------------------------------------------------------- XQuAD-R (LAReQA)
+
+#: XQuAD-R's 11 languages.
+XQUAD_R_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
+#: Where online users get XQuAD-R (XTREME-R's download script reads the same files).
+XQUAD_R_URL = "https://github.com/google-research-datasets/lareqa (xquad-r/{lang}.json)"
+
+
+@dataclass(frozen=True)
+class LareqaData:
+    """LAReQA on XQuAD-R: questions, candidate sentences of all languages, and relevance.
+
+    ``relevant[i]`` lists the candidate indices relevant to question i (its answer sentence in
+    every loaded language).
+    """
+
+    question_ids: list[str]
+    question_languages: list[str]
+    questions: list[str]
+    candidate_languages: list[str]
+    candidate_sentences: list[str]
+    candidate_contexts: list[str]
+    relevant: list[list[int]]
+
+    def candidate_texts(self, with_paragraph: bool = True) -> list[str]:
+        """Candidate strings to encode: the sentence, optionally followed by its paragraph (XTREME-R)."""
+        if not with_paragraph:
+            return list(self.candidate_sentences)
+        return [f"{s} {c}" for s, c in zip(self.candidate_sentences, self.candidate_contexts)]
+
+
+def xquad_r_dir(root: Path | None = None) -> Path:
+    """The XQuAD-R folder under the data root."""
+    return (root or data_dir()) / "xtreme-r" / "xquad-r"
+
+
+def resolve_lareqa_languages(spec: str | list[str]) -> list[str]:
+    """'all' or a list of XQuAD-R language codes."""
+    codes = list(XQUAD_R_LANGUAGES) if spec == "all" else ([spec] if isinstance(spec, str) else list(spec))
+    for code in codes:
+        if code not in XQUAD_R_LANGUAGES:
+            raise XitConfigError(
+                f"unknown LAReQA language {code!r}.{suggest(code, list(XQUAD_R_LANGUAGES))} "
+                f"XQuAD-R has: {', '.join(XQUAD_R_LANGUAGES)} (or 'all')"
+            )
+    return list(dict.fromkeys(codes))
+
+
+def load_xquad_r(
+    languages: str | list[str] = "all",
+    root: Path | None = None,
+    folder: Path | None = None,
+    max_paragraphs: int | None = None,
+    max_questions: int | None = None,
+) -> LareqaData:
+    """XQuAD-R as a LAReQA retrieval problem over all candidates of the chosen languages.
+
+    ``max_paragraphs`` keeps the first paragraphs (a smaller candidate pool: for smoke runs);
+    ``max_questions`` keeps the first question ids (the same ids in every language).
+    """
+    langs = resolve_lareqa_languages(languages)
+    folder = folder or xquad_r_dir(root)
+    paths = [folder / f"{lang}.json" for lang in langs]
+    require_files(paths, "XQuAD-R (LAReQA)", hint=f"Get them from {XQUAD_R_URL} or point {DATA_ENV} at the data root.")
+    cand_lang, cand_sent, cand_ctx = [], [], []
+    answer_cand: dict[tuple[str, str], int] = {}  # (question id, language) -> candidate index
+    q_by_lang: dict[str, list[tuple[str, str]]] = {}
+    for lang, path in zip(langs, paths):
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+        paragraphs = [p for article in data for p in article["paragraphs"]]
+        if max_paragraphs is not None:
+            paragraphs = paragraphs[:max_paragraphs]
+        q_by_lang[lang] = []
+        for para in paragraphs:
+            first = len(cand_sent)
+            for start, end in para["sentence_breaks"]:
+                cand_lang.append(lang)
+                cand_sent.append(para["context"][start:end].strip())
+                cand_ctx.append(para["context"])
+            for qa in para["qas"]:
+                q_by_lang[lang].append((qa["id"], qa["question"]))
+                start = qa["answers"][0]["answer_start"]
+                for j, (b, e) in enumerate(para["sentence_breaks"]):
+                    if b <= start < e:
+                        answer_cand[(qa["id"], lang)] = first + j
+                        break
+    qids_order = list(dict.fromkeys(qid for lang in langs for qid, _ in q_by_lang[lang]))
+    if max_questions is not None:
+        qids_order = qids_order[:max_questions]
+    keep = set(qids_order)
+    q_ids, q_langs, q_texts, relevant = [], [], [], []
+    for lang in langs:
+        for qid, text in q_by_lang[lang]:
+            # A question whose answer start lies in no sentence of its own language is skipped.
+            if qid not in keep or (qid, lang) not in answer_cand:
+                continue
+            rel = [answer_cand[(qid, other)] for other in langs if (qid, other) in answer_cand]
+            q_ids.append(qid)
+            q_langs.append(lang)
+            q_texts.append(text)
+            relevant.append(rel)
+    return LareqaData(q_ids, q_langs, q_texts, cand_lang, cand_sent, cand_ctx, relevant)
+
+
+# --------------------------------------------------------------------------- Mewsli-X
+
+#: How to get Mewsli-X (not available offline: ~291 MB zip plus WikiNews dumps).
+MEWSLIX_HOWTO = (
+    "Mewsli-X is not available offline. Get it with google-research's "
+    "dense_representations_for_entity_retrieval/mel/get-mewsli-x.sh (or XTREME-R's download_data.sh), "
+    "then set eval.mewslix_dir to the folder holding candidate_set_entities.jsonl and wikinews_mentions-{split}.jsonl."
+)
+
+
+@dataclass(frozen=True)
+class MewslixData:
+    """Mewsli-X: mentions in context, the candidate entity descriptions, and each mention's gold entity."""
+
+    mention_ids: list[str]
+    mention_languages: list[str]
+    mentions: list[str]
+    entity_ids: list[str]
+    entities: list[str]
+    relevant: list[list[int]]
+
+
+def mewslix_files(folder: Path, split: str = "dev") -> list[Path]:
+    """The two files XTREME-R's Mewsli-X layout needs."""
+    return [Path(folder) / "candidate_set_entities.jsonl", Path(folder) / f"wikinews_mentions-{split}.jsonl"]
+
+
+def _mention_text(context: dict, span: dict) -> str:
+    """The mention followed by the sentence that contains it (the whole text if no sentence spans)."""
+    text = context["text"]
+    sentence = text
+    for s in context.get("sentence_spans", []):
+        if s["start"] <= span["start"] < s["end"]:
+            sentence = text[s["start"] : s["end"]]
+            break
+    return f"{span['text']} | {sentence.strip()}"
+
+
+def load_mewslix(folder: str | Path | None, split: str = "dev", max_mentions: int | None = None) -> MewslixData:
+    """Mewsli-X in XTREME-R's JSON-lines layout (entities + contextual mentions)."""
+    if folder is None:
+        raise DataNotFoundError(MEWSLIX_HOWTO)
+    paths = mewslix_files(Path(folder), split)
+    require_files(paths, f"Mewsli-X {split}", hint=MEWSLIX_HOWTO)
+    entity_ids, entities = [], []
+    with open(paths[0], encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                e = json.loads(line)
+                entity_ids.append(e["entity_id"])
+                entities.append(f"{e['title']}. {e['description']}".strip())
+    index = {eid: i for i, eid in enumerate(entity_ids)}
+    m_ids, m_langs, m_texts, relevant = [], [], [], []
+    with open(paths[1], encoding="utf-8") as f:
+        for line in f:
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            # One mention per line (ContextualMention) or several sharing a context (ContextualMentions).
+            mentions = record["mentions"] if "mentions" in record else [record["mention"]]
+            for m in mentions:
+                if m["entity_id"] not in index:
+                    continue
+                m_ids.append(m["example_id"])
+                m_langs.append(record["context"]["language"])
+                m_texts.append(_mention_text(record["context"], m["mention_span"]))
+                relevant.append([index[m["entity_id"]]])
+                if max_mentions is not None and len(m_ids) >= max_mentions:
+                    return MewslixData(m_ids, m_langs, m_texts, entity_ids, entities, relevant)
+    return MewslixData(m_ids, m_langs, m_texts, entity_ids, entities, relevant)

@@ -1,0 +1,112 @@
+"""Retrieval metrics: Tatoeba accuracy, BUCC P/R/F1 at thresholds, AP@k / mAP@k, LAReQA language bias.
+
+All returned scores are on a 0-100 scale except thresholds (margin scores).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+
+def tatoeba_accuracy(queries: np.ndarray, candidates: np.ndarray) -> float:
+    """Top-1 accuracy when query i's correct candidate is candidate i (cosine nearest neighbour)."""
+    from xit.retrieval.mining import knn
+
+    _, ids = knn(queries, candidates, 1)
+    return float(100.0 * np.mean(ids[:, 0] == np.arange(len(queries))))
+
+
+@dataclass(frozen=True)
+class PRF:
+    """Precision, recall, F1 (0-100) at a threshold, with the number of predicted pairs."""
+
+    precision: float
+    recall: float
+    f1: float
+    threshold: float
+    n_predicted: int
+
+
+def prf_at_threshold(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set, threshold: float) -> PRF:
+    """P/R/F1 of the pairs whose score is >= threshold against the gold pairs."""
+    predicted = {p for p, s in zip(pairs, scores) if s >= threshold}
+    tp = len(predicted & gold)
+    p = tp / len(predicted) if predicted else 0.0
+    r = tp / len(gold) if gold else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    return PRF(100 * p, 100 * r, 100 * f, float(threshold), len(predicted))
+
+
+def optimal_threshold(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set) -> PRF:
+    """The F1-optimal threshold on the given gold (XTREME's bucc_optimize): the midpoint below the best prefix."""
+    order = np.argsort(-np.asarray(scores), kind="stable")
+    ranked = [pairs[i] for i in order]
+    s = np.asarray(scores)[order]
+    hits = np.cumsum([p in gold for p in ranked]) if ranked else np.zeros(0)
+    best_f1, best_i = -1.0, -1
+    for i, tp in enumerate(hits):
+        if tp == 0:
+            continue
+        prec, rec = tp / (i + 1), tp / len(gold)
+        f1 = 2 * prec * rec / (prec + rec)
+        if f1 > best_f1:
+            best_f1, best_i = f1, i
+    if best_i < 0:
+        return PRF(0.0, 0.0, 0.0, float("inf"), 0)
+    threshold = (s[best_i] + s[best_i + 1]) / 2 if best_i + 1 < len(s) else s[best_i]
+    return prf_at_threshold(pairs, scores, gold, float(threshold))
+
+
+def average_precision_at_k(ranked: list[int] | np.ndarray, relevant: set[int] | list[int], k: int) -> float:
+    """AP@k (0-1): mean of precision@i over relevant hits in the top k, divided by min(#relevant, k)."""
+    relevant = set(relevant)
+    if not relevant:
+        return 0.0
+    hits, total = 0, 0.0
+    for i, item in enumerate(list(ranked)[:k]):
+        if item in relevant:
+            hits += 1
+            total += hits / (i + 1)
+    return total / min(len(relevant), k)
+
+
+def rank_top(scores: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the k highest scores per row, best first (stable on ties)."""
+    k = min(k, scores.shape[1])
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    return np.take_along_axis(part, order, axis=1)
+
+
+def map_at_k(queries: np.ndarray, candidates: np.ndarray, relevant: list[list[int]], k: int = 20, chunk: int = 2048) -> np.ndarray:
+    """AP@k (0-100) of every query ranking all candidates by dot product."""
+    out = np.empty(len(queries), dtype=np.float64)
+    for start in range(0, len(queries), chunk):
+        top = rank_top(queries[start : start + chunk] @ candidates.T, k)
+        for j, row in enumerate(top):
+            out[start + j] = 100.0 * average_precision_at_k(row, relevant[start + j], k)
+    return out
+
+
+def top_relevant_language(
+    queries: np.ndarray, candidates: np.ndarray, relevant: list[list[int]], candidate_languages: list[str], chunk: int = 2048
+) -> list[str]:
+    """For each query, the language of its highest-ranked relevant candidate (LAReQA's language-bias view)."""
+    langs = np.asarray(candidate_languages)
+    out = []
+    for start in range(0, len(queries), chunk):
+        scores = queries[start : start + chunk] @ candidates.T
+        for j, row in enumerate(scores):
+            rel = np.asarray(relevant[start + j])
+            out.append(str(langs[rel[np.argmax(row[rel])]]))
+    return out
+
+
+def language_bias_table(question_languages: list[str], top_languages: list[str]) -> pd.DataFrame:
+    """Question language x language of the top-ranked relevant answer, in % of the row's questions."""
+    table = pd.crosstab(pd.Series(question_languages, name="question"), pd.Series(top_languages, name="answer"), normalize="index")
+    return 100.0 * table
