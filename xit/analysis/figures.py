@@ -127,7 +127,10 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
         sub = spread[spread["target"] == target]
         for i, (direction, line) in enumerate(sub.groupby("direction", sort=True)):
             line = line.sort_values("k")
+            single = int(line["n_languages"].max()) == 1  # one language: its worst and quartile are the mean
             for column, label in stats_shown.items():
+                if single and column != "mean":
+                    continue
                 ax.plot(line["k"], line[column], marker="o", markersize=4, color=colours[column],
                         linestyle=styles[i % len(styles)], label=f"{label} ({direction})")
                 low, high = line[f"{'score' if column == 'mean' else column}_ci_low"], line[f"{'score' if column == 'mean' else column}_ci_high"]
@@ -172,25 +175,28 @@ def gain_heatmap(gains: pd.DataFrame, target: str = "tatoeba", out_dir: str | Pa
     order = languages["language"].tolist()
     ks = sorted(sub["k"].unique())
     limit = float(np.nanmax(np.abs(sub["gain"].to_numpy()))) or 1.0
-    height = 1.6 + 0.28 * len(order)
-    fig, axes = _new_figure(len(directions), 1.4 + 0.75 * len(ks) + (3.2 if True else 0), height)
+    height = max(3.6, 2.0 + 0.3 * len(order))
+    # room for the language labels (first panel) and the colour bar, then ~0.7 inch per k column
+    width = 3.4 + 1.2 + len(directions) * (0.6 + 0.7 * len(ks))
+    fig, axes = _new_figure(len(directions), width / len(directions), height)
     for i, (ax, direction) in enumerate(zip(axes, directions)):
         grid = sub[sub["direction"] == direction].pivot_table(index="language", columns="k", values="gain").reindex(index=order, columns=ks)
         sns.heatmap(grid, ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, annot=len(order) * len(ks) <= 600,
                     fmt=".1f", annot_kws={"fontsize": 7}, linewidths=0.3, linecolor="white",
                     cbar=i == len(directions) - 1, cbar_kws={"label": "gain over k=0 (points)"})
         ax.set_title(direction)
-        ax.set_xlabel(K_LABEL)
-        ax.set_ylabel("language (sorted by family, branch, script)" if i == 0 else "")
+        ax.set_xlabel("")
+        ax.set_ylabel("language (family order)" if i == 0 else "")
         ax.set_yticks(np.arange(len(order)) + 0.5)
-        ax.set_yticklabels([language_label(code) for code in order] if i == 0 else [], fontsize=7)
+        ax.set_yticklabels([language_label(code) for code in order] if i == 0 else [], fontsize=8, rotation=0)
         boundaries = np.flatnonzero(languages["family"].to_numpy()[1:] != languages["family"].to_numpy()[:-1]) + 1
         for y in boundaries:
             ax.axhline(y, color="black", linewidth=1.2)
     metric = sub["metric"].iloc[0]
     families = [f for f in FAMILY_ORDER if f in set(languages["family"])]
-    title = f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over the untrained encoder (black lines separate families)"
-    fig.text(0.5, -0.01, "families top to bottom: " + ", ".join(families), ha="center", fontsize=8)
+    title = (f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over k=0\n"
+             "(sorted by family, branch, script; lines separate families)")
+    fig.supxlabel(f"{K_LABEL}\nfamilies top to bottom: " + ", ".join(families), fontsize=9)
     return _finish(fig, name or f"gain_heatmap_{target}", title, out_dir)
 
 

@@ -63,15 +63,19 @@ def validate_results(df: pd.DataFrame, where: str = "results table", require_bas
         raise XitConfigError(f"{where} has no rows: no run has finished yet. {HOW_TO_PRODUCE}")
     df = df[RESULT_COLUMNS].copy()
     for column in ("run_id", "k", "seed", "layer", "target", "metric", "value"):
-        bad = df.loc[df[column].isna(), "run_id"].dropna().astype(str).unique().tolist()
-        if df[column].isna().any():
+        empty = df[column].isna()
+        if column == "seed":  # the k=0 baseline is evaluation only: the grid leaves its seed empty
+            empty &= pd.to_numeric(df["k"], errors="coerce") != 0
+        bad = df.loc[empty, "run_id"].dropna().astype(str).unique().tolist()
+        if empty.any():
             raise XitConfigError(
-                f"{where} has empty {column!r} values in {df[column].isna().sum()} row(s) "
+                f"{where} has empty {column!r} values in {int(empty.sum())} row(s) "
                 f"(runs: {_runs_text(bad) or 'unknown'}). Re-run those runs: delete outputs/runs/<run_id>/ and "
                 f"run the grid again (finished runs are skipped)."
             )
-    for column in ("k", "seed", "layer"):
+    for column in ("k", "layer"):
         df[column] = df[column].astype("int64")
+    df["seed"] = pd.array(df["seed"], dtype="Int64")
     df["value"] = df["value"].astype("float64")
     df["n"] = pd.to_numeric(df["n"], errors="coerce")
     for column in ("run_id", "tasks", "model", "checkpoint", "target", "language", "direction", "metric"):
@@ -176,7 +180,7 @@ def run_scores(results: pd.DataFrame, layer: int | None = None) -> pd.DataFrame:
             "language_std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
         })
 
-    scores = rows.groupby(keys, sort=True).apply(summarise, include_groups=False).reset_index()
+    scores = rows.groupby(keys, sort=True, dropna=False).apply(summarise, include_groups=False).reset_index()
     scores["n_languages"] = scores["n_languages"].astype("int64")
     return scores
 
@@ -189,7 +193,7 @@ def task_names(results: pd.DataFrame) -> list[str]:
 
 def run_table(results: pd.DataFrame) -> pd.DataFrame:
     """One row per run: id, k, tasks, seed, model, checkpoint, layers and targets evaluated."""
-    grouped = results.groupby(["run_id", "k", "tasks", "seed", "model", "checkpoint"], sort=False)
+    grouped = results.groupby(["run_id", "k", "tasks", "seed", "model", "checkpoint"], sort=False, dropna=False)
     table = grouped.agg(
         layers=("layer", lambda s: ", ".join(map(str, sorted(s.unique())))),
         targets=("target", lambda s: ", ".join(sorted(s.unique()))),

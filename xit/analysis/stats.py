@@ -12,6 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from xit.analysis.results import headline_rows, run_scores, select_layer
+from xit.config import choice
 
 GROUP = ["target", "direction", "metric"]
 
@@ -49,14 +50,26 @@ def crossed_bootstrap_ci(matrix: np.ndarray, n_boot: int = 2000, level: float = 
     return mean, float(low), float(high)
 
 
-def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Per target × direction × k: mean score over runs and languages, bootstrap CI, and gain over k=0."""
+RESAMPLE = ("runs", "runs+languages")
+
+
+def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                  resample: str = "runs") -> pd.DataFrame:
+    """Per target × direction × k: mean score over runs and languages, bootstrap CI, and gain over k=0.
+
+    resample="runs" (default) treats the language set as fixed, as it is for every k, so the interval is the
+    uncertainty from task subsets and seeds; "runs+languages" also treats languages as a sample.
+    """
+    choice(resample, RESAMPLE, "resample")
     rows, chosen = select_layer(headline_rows(results), layer)
     out = []
     for (target, direction, metric), group in rows.groupby(GROUP, sort=True):
         for k, at_k in group.groupby("k", sort=True):
             matrix = at_k.pivot_table(index="run_id", columns="language", values="value", aggfunc="mean").to_numpy()
-            mean, low, high = crossed_bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
+            if resample == "runs":
+                mean, low, high = bootstrap_ci(np.nanmean(matrix, axis=1), n_boot=n_boot, level=level, seed=seed)
+            else:
+                mean, low, high = crossed_bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
             out.append({"target": target, "direction": direction, "metric": metric, "layer": chosen, "k": int(k),
                         "n_runs": matrix.shape[0], "n_languages": matrix.shape[1],
                         "mean": mean, "ci_low": low, "ci_high": high})

@@ -103,3 +103,12 @@ def _layer(results: pd.DataFrame) -> int:
     from xit.analysis.results import primary_layer
 
     return primary_layer(results)
+
+
+def show(table: pd.DataFrame, empty_note: str, digits: int = 2):
+    """A table rounded for display, or a Note saying why it is empty."""
+    from xit.analysis.figures import Note
+
+    if table is None or table.empty:
+        return Note(empty_note)
+    return table.round(digits)
