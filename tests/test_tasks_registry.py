@@ -79,3 +79,14 @@ def test_spec_metadata():
     assert get_task("commonsenseqa").num_labels == 5
     assert get_task("stsb").num_labels == 1
     assert get_task("wnut17").num_labels == 13
+
+
+def test_pool_data_check_before_compute(data_dir, monkeypatch):
+    from xit.tasks import require_task_data
+
+    require_task_data(resolve_pool("all-offline"), source="local", data_dir=data_dir)  # all 17 present
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(DataNotFoundError, match="task 'mnli' has no offline data"):
+        require_task_data(resolve_pool("paper9"), source="auto", data_dir=data_dir)
+    with pytest.raises(DataNotFoundError, match="task 'ccg' has no hub copy"):
+        require_task_data(["ccg"], source="hub", data_dir=data_dir)

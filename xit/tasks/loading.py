@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -61,6 +62,25 @@ def require_local(spec: TaskSpec, data_dir: str | Path | None = None) -> None:
         )
 
 
+def _hub_offline() -> bool:
+    return any(os.environ.get(v, "").lower() in ("1", "true", "yes") for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+
+
+def require_task_data(names: Iterable[str | TaskSpec], source: str = "auto", data_dir: str | Path | None = None) -> None:
+    """Fail before compute if any task's data cannot be had with this source (local files missing and
+    no hub copy, or the hub disabled by HF_HUB_OFFLINE / HF_DATASETS_OFFLINE)."""
+    choice(source, SOURCES, "source")
+    for name in names:
+        spec = get_task(name) if isinstance(name, str) else name
+        if source == "hub":
+            if not spec.hub_splits:
+                raise DataNotFoundError(f"task {spec.name!r} has no hub copy; use source='local' with its files ({spec.offline_rule})")
+            continue
+        if source == "auto" and not local_available(spec, data_dir) and spec.hub_splits and not _hub_offline():
+            continue  # the hub will be tried
+        require_local(spec, data_dir)
+
+
 def carve_groups(groups: list[str], salt: str, heldout_fraction: float) -> set[str]:
     """The held-out groups: walk distinct groups in sha1(salt + group) order, keeping each that still fits
     within ceil(fraction * examples), so the held-out share is close to the fraction even for skewed groups."""
@@ -102,13 +122,15 @@ def _read_hub(spec: TaskSpec, split: str, data_dir: str | Path | None) -> list[d
     if split not in spec.hub_splits:
         raise DataNotFoundError(f"task {spec.name!r} has no hub copy; it needs local files ({spec.offline_rule})")
     mapper = READERS[spec.reader].hub
+    sources = spec.hub_splits[split]
     rows: list[dict] = []
-    for src in spec.hub_splits[split]:
+    for src in sources:
         ds = datasets.load_dataset(src.hub_id, src.config, split=src.split)
-        if spec.reader == "squad_json":
-            rows.extend(mapper(ds, spec, _xquad_exclusions_online(data_dir)))
-        else:
-            rows.extend(mapper(ds, spec))
+        part = mapper(ds, spec, _xquad_exclusions_online(data_dir)) if spec.reader == "squad_json" else mapper(ds, spec)
+        if len(sources) > 1:  # ids stay unique when several hub splits make one split (ANLI+)
+            for r in part:
+                r["id"] = f"{src.hub_id}:{src.split}:{r['id']}"
+        rows.extend(part)
     return rows
 
 

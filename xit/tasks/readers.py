@@ -465,7 +465,7 @@ def hub_tokens(ds: datasets.Dataset, spec: TaskSpec) -> list[dict]:
     for i, row in enumerate(ds):
         pairs = [(tok, names[t] if names else str(t)) for tok, t in zip(row["tokens"], row[column], strict=True)]
         pairs = [(tok, tag) for tok, tag in pairs if tag != "_"]  # UD multiword-token rows carry '_'
-        out.append({"id": str(row.get("id", i)), "tokens": [p[0] for p in pairs], "tags": [spec.label_id(p[1]) for p in pairs]})
+        out.append({"id": str(row.get("id", row.get("idx", i))), "tokens": [p[0] for p in pairs], "tags": [spec.label_id(p[1]) for p in pairs]})
     return out
 
 
