@@ -102,7 +102,8 @@ def _read_local(spec: TaskSpec, split: str, data_dir: str | Path | None) -> list
     kwargs = {"data_root": _root(data_dir)} if "data_root" in inspect.signature(read).parameters else {}
     rows = read(local_paths(spec, split, data_dir), spec, "val" if spec.carve else split, **kwargs)
     if spec.carve is not None:
-        heldout = carve_groups([r["_group"] for r in rows], spec.name, spec.carve.heldout_fraction)
+        heldout = (set(spec.carve.heldout_groups) if spec.carve.heldout_groups
+                   else carve_groups([r["_group"] for r in rows], spec.name, spec.carve.heldout_fraction))
         rows = [r for r in rows if (r["_group"] in heldout) == (split == "dev")]
     return rows
 
@@ -174,7 +175,7 @@ def task_table(data_dir: str | Path | None = None, counts: bool = True) -> pd.Da
             "train": n["train"], "dev": n["dev"], "main_metric": spec.main_metric,
             "hub_id": spec.hub_id or "", "hub_config": spec.hub_config or "",
             "license": spec.license + (" [non-commercial]" if spec.non_commercial else ""),
-            "non_commercial": spec.non_commercial, "offline_rule": spec.offline_rule,
+            "non_commercial": spec.non_commercial,
         })
     df = pd.DataFrame(rows)
     df[["train", "dev"]] = df[["train", "dev"]].astype("Int64")

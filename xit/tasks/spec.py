@@ -30,6 +30,8 @@ class Carve:
 
     group: str
     heldout_fraction: float = 0.2
+    #: A fixed list of held-out groups instead of the hashed fill (used to align SQuAD v1.1 with v2.0's dev).
+    heldout_groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
