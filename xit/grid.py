@@ -115,6 +115,8 @@ class ResolvedGrid:
     ks: tuple[int, ...]
     train: dict[str, Any]
     eval: dict[str, Any]
+    #: The evaluation's non-default fields: what run ids hash.
+    eval_id: dict[str, Any]
     output_dir: Path
     training_notebook: Path
     retrieval_notebook: Path
@@ -193,27 +195,26 @@ def run_id(model: str, tasks: Iterable[str], seed: int | None, train: dict[str, 
 
 def _find_notebook(path: str, field_name: str) -> Path:
     """A notebook path as given (relative to the current directory), else inside the xit source tree."""
-    for candidate in (Path(path).expanduser(), REPO_ROOT / path):
+    places = list(dict.fromkeys([Path.cwd(), REPO_ROOT]))
+    for base in places:
+        candidate = base / Path(path).expanduser()
         if candidate.is_file():
             return candidate.resolve()
     raise XitConfigError(
-        f"{field_name}={path!r}: notebook not found (looked in {os.getcwd()} and {REPO_ROOT}). "
+        f"{field_name}={path!r}: notebook not found (looked in {' and '.join(map(str, places))}). "
         "Give a path relative to the current directory or an absolute one."
     )
 
 
 def _resolve_pool(pool: str | list[str]) -> tuple[str, ...]:
     """The pool's task names (a named pool or a list), each checked against the task registry."""
-    from xit.tasks import get_task, resolve_pool
+    from xit.tasks import resolve_pool
 
-    names = resolve_pool(pool) if isinstance(pool, str) else list(pool)
+    if not isinstance(pool, str | list | tuple):
+        raise XitConfigError(f"pool={pool!r} must be a pool name (paper9, paper-offline, all-offline) or a list of task names")
+    names = resolve_pool(pool)  # unknown pools/tasks and duplicates fail here, listing the known ones
     if not names:
         raise XitConfigError("pool is empty; name a pool (paper9, paper-offline, all-offline) or list tasks")
-    duplicates = sorted({n for n in names if names.count(n) > 1})
-    if duplicates:
-        raise XitConfigError(f"pool lists task(s) {', '.join(duplicates)} more than once; list each task once")
-    for name in names:
-        get_task(name)  # unknown name -> XitConfigError listing the known ones
     return tuple(names)
 
 
@@ -239,24 +240,77 @@ def subsets_for_k(config: GridConfig, k: int, n: int) -> int:
     return int(per_k.get(k, 1)) if isinstance(per_k, dict) else int(per_k)
 
 
-def _validate_recipe(train: dict[str, Any]) -> dict[str, Any]:
-    """The training recipe, checked by xit.training's own config (unknown or bad fields fail here)."""
+#: Set per run by the grid, so a grid's train: section must not set them.
+GRID_OWNED_TRAIN_FIELDS = ("model", "tasks", "seed", "run_id")
+#: Fields that change how a run is shown, not its numbers: left out of run ids.
+COSMETIC_FIELDS = ("progress", "cache")
+
+
+def _non_default(config: Any, defaults: Any, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """The fields of a config dataclass that differ from its defaults (what a run id hashes)."""
+    resolved, base = dataclasses.asdict(config), dataclasses.asdict(defaults)
+    skip = set(skip) | set(COSMETIC_FIELDS)
+    return _canonical({k: v for k, v in resolved.items() if k not in skip and v != base.get(k)})
+
+
+def recipe_for(train: dict[str, Any], tasks: Iterable[str], pool: Iterable[str]) -> dict[str, Any]:
+    """One task subset's recipe: per-task settings ({task: value} maps over the pool) keep only its tasks."""
+    tasks, keys = set(tasks), set(pool) | {"*"}
+    out = {}
+    for key, value in train.items():
+        if isinstance(value, dict) and value and set(value) <= keys:
+            value = {t: v for t, v in value.items() if t in tasks or t == "*"}
+            if not value:
+                continue
+        out[key] = value
+    return out
+
+
+def _resolved_recipe(model: str, tasks: tuple[str, ...], seed: int, train: dict[str, Any]) -> dict[str, Any]:
+    """Validate one run's recipe with xit.training's TrainConfig; return its non-default fields (for ids)."""
     from xit.training import TrainConfig
 
-    config = TrainConfig.from_dict(dict(train))
-    if hasattr(config, "validate"):
-        config.validate()
-    return _canonical(dict(train))
+    fixed = {"model": model, "tasks": list(tasks), "seed": seed}
+    config = TrainConfig.from_dict({**train, **fixed}, where="train")
+    defaults = TrainConfig.from_dict(fixed, where="train")
+    return _non_default(config, defaults, skip=GRID_OWNED_TRAIN_FIELDS)
 
 
-def _validate_evaluation(evaluation: dict[str, Any]) -> dict[str, Any]:
-    """The evaluation, checked by xit.retrieval's own config (unknown languages fail here)."""
-    from xit.retrieval.suite import EvalConfig
+def _validate_recipe(train: dict[str, Any], model: str, pool: tuple[str, ...], seed: int) -> dict[str, Any]:
+    """The grid's train: section, checked by xit.training's TrainConfig on the whole pool."""
+    if not isinstance(train, dict):
+        raise XitConfigError(f"train must be a mapping of training settings (TrainConfig fields), got {train!r}")
+    owned = [k for k in GRID_OWNED_TRAIN_FIELDS if k in train]
+    if owned:
+        raise XitConfigError(
+            f"train.{owned[0]} is set by the grid for each run; remove it from train: and use the grid's "
+            "model:, pool:/ks: and seeds: fields instead"
+        )
+    train = _canonical(train)
+    _resolved_recipe(model, pool, seed, recipe_for(train, pool, pool))
+    return train
 
+
+def _validate_evaluation(evaluation: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The eval: section checked by xit.retrieval (targets, languages, data on disk); returns (as given, for ids)."""
+    from xit.retrieval.suite import EvalConfig, plan_evaluation
+
+    if not isinstance(evaluation, dict):
+        raise XitConfigError(f"eval must be a mapping of evaluation settings (EvalConfig fields), got {evaluation!r}")
     config = EvalConfig.from_dict(dict(evaluation))
-    if hasattr(config, "validate"):
-        config.validate()
-    return _canonical(dict(evaluation))
+    plan_evaluation(config)  # unknown targets/languages and missing data fail here
+    return _canonical(evaluation), _non_default(config, EvalConfig.from_dict({}))
+
+
+def _check_task_data(pool: tuple[str, ...], train: dict[str, Any]) -> None:
+    """Tasks trained from local files must have them (offline machines read local files even under 'auto')."""
+    from xit.tasks import get_task, require_local
+
+    offline = any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
+    source = train.get("data_source", "auto")
+    if source == "local" or (source == "auto" and offline):
+        for name in pool:
+            require_local(get_task(name), train.get("data_dir"))
 
 
 def resolve_grid(config: GridConfig) -> ResolvedGrid:
@@ -299,14 +353,16 @@ def resolve_grid(config: GridConfig) -> ResolvedGrid:
             )
     # Singletons and the full set anchor every scaling curve: always part of the design.
     full_ks = tuple(sorted(set(ks) | {1, n}))
-    train = _validate_recipe(config.train)
-    evaluation = _validate_evaluation(config.eval)
+    train = _validate_recipe(config.train, config.model, pool, seeds[0])
+    _check_task_data(pool, train)
+    evaluation, eval_id = _validate_evaluation(config.eval)
     return ResolvedGrid(
         config=config,
         pool=pool,
         ks=full_ks,
         train=train,
         eval=evaluation,
+        eval_id=eval_id,
         output_dir=Path(config.output_dir).expanduser().resolve(),
         training_notebook=_find_notebook(config.training_notebook, "training_notebook"),
         retrieval_notebook=_find_notebook(config.retrieval_notebook, "retrieval_notebook"),
@@ -382,7 +438,9 @@ def expand_runs(grid: ResolvedGrid) -> list[RunSpec]:
     order = [(k, subset, None) for k, subset in [(0, ())] if 0 in design]
     order += [(k, subset, seed) for seed in config.seeds for k in design if k > 0 for subset in design[k]]
     for k, subset, seed in order:
-        rid = run_id(config.model, subset, seed, grid.train, grid.eval)
+        recipe = recipe_for(grid.train, subset, grid.pool) if k else {}
+        recipe_id = _resolved_recipe(config.model, subset, seed, recipe) if k else {}  # type: ignore[arg-type]
+        rid = run_id(config.model, subset, seed, recipe_id, grid.eval_id)
         if rid in runs:
             continue
         runs[rid] = RunSpec(
@@ -391,9 +449,9 @@ def expand_runs(grid: ResolvedGrid) -> list[RunSpec]:
             tasks=tuple(sorted(subset)),
             seed=seed,
             model=config.model,
-            train=grid.train,
+            train=recipe,
             eval=grid.eval,
-            encoder_key=None if k == 0 else encoder_key(config.model, subset, seed, grid.train),  # type: ignore[arg-type]
+            encoder_key=encoder_key(config.model, subset, seed, recipe_id) if k else None,  # type: ignore[arg-type]
             output_dir=str(grid.output_dir),
             training_notebook=str(grid.training_notebook),
             retrieval_notebook=str(grid.retrieval_notebook),
