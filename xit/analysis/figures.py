@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 
 from xit.analysis.languages import FAMILY_ORDER, language_info, language_label
 from xit.analysis.results import METRIC_LABEL, TARGET_LABEL
@@ -128,18 +129,23 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
         for i, (direction, line) in enumerate(sub.groupby("direction", sort=True)):
             line = line.sort_values("k")
             single = int(line["n_languages"].max()) == 1  # one language: its worst and quartile are the mean
-            for column, label in stats_shown.items():
+            for column in stats_shown:
                 if single and column != "mean":
                     continue
                 ax.plot(line["k"], line[column], marker="o", markersize=4, color=colours[column],
-                        linestyle=styles[i % len(styles)], label=f"{label} ({direction})")
+                        linestyle=styles[i % len(styles)])
                 low, high = line[f"{'score' if column == 'mean' else column}_ci_low"], line[f"{'score' if column == 'mean' else column}_ci_high"]
                 ax.fill_between(line["k"], low, high, color=colours[column], alpha=0.12, linewidth=0)
         ax.set_title(_target_title(target))
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
         ax.set_xticks(sorted(sub["k"].unique()))
-        ax.legend(fontsize="x-small")
+        # one legend entry per statistic (colour) and per direction (line style), not per combination
+        shown = ["mean"] if int(sub["n_languages"].max()) == 1 else list(stats_shown)
+        handles = [Line2D([], [], color=colours[c], marker="o", markersize=4, label=stats_shown[c]) for c in shown]
+        handles += [Line2D([], [], color="grey", linestyle=styles[i % len(styles)], label=d)
+                    for i, d in enumerate(sorted(sub["direction"].unique()))]
+        ax.legend(handles=handles, fontsize="x-small")
     return _finish(fig, name, "Robustness across languages: mean, bottom quartile and worst language vs k (95% CI over runs)", out_dir)
 
 

@@ -1,0 +1,53 @@
+"""Figures: saved as PNG and SVG, labelled, languages in family order, and a Note where the table cannot support them."""
+
+from __future__ import annotations
+
+import pytest
+from analysis_tables import linear_effect, make_results
+
+from xit.analysis import figures, stats, tables
+from xit.analysis.results import run_scores, validate_results
+
+
+@pytest.fixture(scope="module")
+def results():
+    return validate_results(make_results(linear_effect(1.0, noise=0.5), k_values=(0, 1, 3), subsets_per_k=2, seeds=(1,)))
+
+
+def test_scaling_curves_are_saved_and_labelled(results, tmp_path):
+    out = figures.scaling_curves(stats.scaling_table(results), out_dir=tmp_path)
+    assert isinstance(out, figures.FigureOutput)
+    assert out.paths["png"].stat().st_size > 20_000 and out.paths["svg"].read_text().startswith("<?xml")
+    axes = out.figure.axes
+    assert [ax.get_title() for ax in axes] == ["BUCC", "LAReQA (XQuAD-R)", "Tatoeba"]
+    assert [ax.get_ylabel() for ax in axes] == ["F1 (%)", "mAP@20 (%)", "accuracy (%)"]
+    assert all(ax.get_xlabel() == figures.K_LABEL for ax in axes)
+    assert [t.get_text() for t in axes[2].get_legend().get_texts()] == ["en->xx", "xx->en"]
+    assert 'src="data:image/png;base64,' in out._repr_html_()
+
+
+def test_gain_heatmap_sorts_languages_by_family(results, tmp_path):
+    out = figures.gain_heatmap(stats.language_gains(results), target="tatoeba", out_dir=tmp_path)
+    labels = [t.get_text().split(" · ")[0] for t in out.figure.axes[0].get_yticklabels()]
+    assert labels == ["deu", "hin", "fra", "rus", "ara", "cmn", "tha", "swh"]
+    assert (tmp_path / "gain_heatmap_tatoeba.svg").is_file()
+
+
+def test_figures_the_table_cannot_support_are_notes(results):
+    sweep = figures.layer_sweep(stats.layer_table(results), target="tatoeba")
+    assert isinstance(sweep, figures.Note) and "only layer 12 was evaluated" in sweep.text
+    no_bias = validate_results(make_results(linear_effect(1.0), k_values=(0, 1), with_bias=False))
+    bias = figures.language_bias_heatmap(tables.language_bias(no_bias))
+    assert isinstance(bias, figures.Note) and "no LAReQA language-bias rows" in bias._repr_markdown_()
+    assert isinstance(figures.gain_heatmap(stats.language_gains(results), target="mewslix"), figures.Note)
+
+
+def test_robustness_and_spread_figures(results, tmp_path):
+    scores = run_scores(results)
+    spread = figures.robustness_curves(stats.language_spread(scores), out_dir=tmp_path)
+    legend = [t.get_text() for t in spread.figure.axes[2].get_legend().get_texts()]
+    assert legend == ["mean over languages", "bottom-quartile languages", "worst language", "en->xx", "xx->en"]
+    # BUCC has one language: only its mean is drawn
+    assert [t.get_text() for t in spread.figure.axes[0].get_legend().get_texts()] == ["mean over languages", "xx-en"]
+    strip = figures.subset_spread_plot(scores, out_dir=tmp_path)
+    assert strip.paths["png"].is_file() and strip.figure.axes[0].get_ylabel() == "run score: F1 (%)"
