@@ -42,7 +42,7 @@ class EvalConfig:
     """What to evaluate and how; caps (``*_max_*``) shrink targets for smoke runs and CI."""
 
     targets: list[str] | str = field(default_factory=lambda: ["tatoeba", "bucc", "lareqa"])
-    layers: list[int] = field(default_factory=lambda: [-1])
+    layers: list[int] | str = field(default_factory=lambda: [-1])
     batch_size: int = 64
     max_length: int = 256
     exclude_special: bool = False
@@ -112,8 +112,10 @@ def plan_evaluation(config: EvalConfig) -> EvalPlan:
         raise XitConfigError(f"eval.targets is empty; choose from {', '.join(TARGETS)} or 'all'")
     for t in targets:
         choice(t, TARGETS, "eval.targets")
-    if not isinstance(c.layers, (list, tuple)) or not c.layers or not all(isinstance(x, int) for x in c.layers):
-        raise XitConfigError(f"eval.layers={c.layers!r} must be a non-empty list of layer indices, e.g. [-1] or [6, 12]")
+    if c.layers != "all" and (
+        not isinstance(c.layers, (list, tuple)) or not c.layers or not all(isinstance(x, int) and not isinstance(x, bool) for x in c.layers)
+    ):
+        raise XitConfigError(f"eval.layers={c.layers!r} must be a non-empty list of layer indices, e.g. [-1] or [6, 12], or 'all'")
     for name in ("batch_size", "max_length", "mining_k", "lareqa_k", "mewslix_k", "bucc_tatoeba_pairs", "bucc_tatoeba_size"):
         _positive(getattr(c, name), name, allow_none=False)
     for name in ("tatoeba_max_sentences", "bucc_max_sentences", "lareqa_max_paragraphs", "lareqa_max_questions", "mewslix_max_mentions"):
@@ -335,7 +337,7 @@ def evaluate_encoder(
     config = config if isinstance(config, EvalConfig) else EvalConfig.from_dict(config)
     plan = plan_evaluation(config)
     enc = load_encoder(model) if isinstance(model, (str, Path)) else model
-    layers = resolve_layers(enc, list(config.layers))
+    layers = resolve_layers(enc, config.layers if isinstance(config.layers, str) else list(config.layers))
     cache = cache if cache is not None else EmbeddingCache.for_encoder(enc, config.cache)
     run = _Run(enc, layers, plan, cache)
     for target in plan.targets:
