@@ -13,14 +13,6 @@ from xit.retrieval.metrics import map_at_k
 from xit.retrieval.suite import EvalConfig, evaluate_encoder, plan_evaluation
 
 
-@pytest.fixture(scope="module")
-def data_dir():
-    """The shared data root (fails, not skips, when missing); conftest's fixture replaces this one."""
-    from xit.paths import data_dir as root
-
-    return root()
-
-
 def test_language_sets(data_dir):
     known = rdata.available_tatoeba_languages(data_dir)
     assert len(known) == 112

