@@ -239,7 +239,7 @@ def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None,
     ks = sorted(bias["k"].unique())
     shown = [ks[0]] + ([ks[-1]] if len(ks) > 1 else [])
     languages = language_info(sorted(set(bias["question_language"]) | set(bias["answer_language"])))["language"].tolist()
-    fig, axes = _new_figure(len(shown), 5.2, 4.6)
+    fig, axes = _new_figure(len(shown), max(5.2, 3.0 + 0.45 * len(languages)), max(4.6, 2.4 + 0.4 * len(languages)))
     for i, (ax, k) in enumerate(zip(axes, shown)):
         grid = bias[bias["k"] == k].pivot_table(index="question_language", columns="answer_language", values="share")
         grid = grid.reindex(index=[l for l in languages if l in grid.index], columns=[l for l in languages if l in grid.columns])
@@ -248,4 +248,5 @@ def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None,
         ax.set_title(f"k={k}" + (" (untrained)" if k == 0 else ""))
         ax.set_xlabel("language of the top-ranked relevant answer")
         ax.set_ylabel("question language" if i == 0 else "")
-    return _finish(fig, name, "LAReQA language bias: where the top relevant answer comes from (a language-agnostic model spreads evenly)", out_dir)
+        ax.tick_params(axis="y", labelrotation=0)
+    return _finish(fig, name, "LAReQA language bias: language of the top-ranked relevant answer\n(a language-agnostic model spreads evenly)", out_dir)
