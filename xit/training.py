@@ -457,7 +457,10 @@ def evaluate_task(model: MultiTaskModel, name: str, task: TaskData, tokenizer: A
         per_batch = max(1, per_batch // max(1, task.spec.num_choices or 1))
     order = sorted(range(len(features)), key=lambda i: feature_length(features[i]))
     outputs: list[Any] = [None] * len(features)
-    for start in range(0, len(order), per_batch):
+    from tqdm.auto import tqdm
+
+    starts = range(0, len(order), per_batch)
+    for start in tqdm(starts, desc=f"dev {name}", unit="batch", leave=False, disable=not config.progress):
         idx = order[start : start + per_batch]
         batch = task.head_type.collate([features[i] for i in idx], tokenizer)
         batch = {k: v.to(device) for k, v in batch.items()}
@@ -727,3 +730,27 @@ def task_mix(train_log: pd.DataFrame, probabilities: dict[str, float], sizes: di
         "steps": [int(steps.get(t, 0)) for t in probabilities],
         "share": [int(steps.get(t, 0)) / total for t in probabilities],
     })
+
+
+# --------------------------------------------------------------------------- views for the notebook
+
+def dev_table(dev_metrics: pd.DataFrame) -> pd.DataFrame:
+    """Dev metrics as a task x metric table with one column per evaluated step (step 0 = untrained heads)."""
+    table = dev_metrics.pivot_table(index=["task", "metric"], columns="step", values="value", sort=False)
+    table.columns = [f"step {c}" for c in table.columns]
+    return table.round(2)
+
+
+def loss_curves(train_log: pd.DataFrame, window: int = 5, ax: Any = None) -> Any:
+    """Per-task training loss against the step: raw points thin, a rolling mean over the task's own steps thick."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    df = train_log.copy()
+    df["rolling loss"] = df.groupby("task")["loss"].transform(lambda s: s.rolling(window, min_periods=1).mean())
+    sns.lineplot(data=df, x="step", y="loss", hue="task", alpha=0.3, linewidth=0.8, legend=False, ax=ax)
+    sns.lineplot(data=df, x="step", y="rolling loss", hue="task", linewidth=2.0, ax=ax)
+    ax.set(xlabel="optimizer step", ylabel="training loss", title="training loss per task")
+    return ax

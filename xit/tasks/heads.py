@@ -484,10 +484,10 @@ class SpanHeadType(HeadType):
         return [row[: int(n)] for row, n in zip(out, lengths)]
 
     def allows_no_answer(self, spec: Any, rows: list[dict[str, Any]]) -> bool:
-        """SQuAD v2 style: the spec says so, or some example has no answer."""
-        flag = getattr(spec, "no_answer", None)
-        if flag is not None:
-            return bool(flag)
+        """SQuAD v2 style: the spec scores no-answer questions (no_ans_f1), else some example has no answer."""
+        metrics = tuple(getattr(spec, "metrics", ()) or ())
+        if metrics:
+            return "no_ans_f1" in metrics
         return any(not (r["answers"] or {}).get("text") for r in rows)
 
     def best_answer(self, context: str, features: list[Feature], outputs: list[np.ndarray], allow_no_answer: bool) -> str:
