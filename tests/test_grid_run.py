@@ -44,9 +44,9 @@ def comparable(table: pd.DataFrame, out: Path) -> pd.DataFrame:
 
 
 def statuses(out: Path) -> dict[str, dict]:
-    """run.json of every run folder that has one."""
+    """status.json of every run folder that has one."""
     found = {}
-    for path in (out / "runs").glob("*/run.json"):
+    for path in (out / "runs").glob("*/status.json"):
         try:
             found[path.parent.name] = json.loads(path.read_text())
         except json.JSONDecodeError:  # pragma: no cover - written atomically, never half
@@ -75,15 +75,15 @@ def serial_with_failure(tmp_path_factory, data_dir):
         evidence[outcome.run_id] = {
             "error.txt": (run_dir / "error.txt").read_text(),
             "notebook errors": [o for c in executed["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"],
-            "status": json.loads((run_dir / "run.json").read_text())["status"],
+            "status": json.loads((run_dir / "status.json").read_text())["status"],
             "partial": pd.read_parquet(out / "results.parquet"),
         }
     fixed = run_grid(config, progress=False)
-    return out, failing, evidence, fixed
+    return out, failing, evidence, fixed, pd.read_parquet(out / "results.parquet")
 
 
 def test_failing_run_is_reported_and_does_not_stop_the_others(serial_with_failure):
-    out, failing, evidence, fixed = serial_with_failure
+    out, failing, evidence, fixed, _ = serial_with_failure
     assert not failing.ok
     assert sorted(o.tasks for o in failing.failed) == ["mrpc", "mrpc+rte"]
     assert sorted(o.tasks for o in failing.done) == ["", "rte"]
@@ -113,12 +113,24 @@ def test_failing_run_is_reported_and_does_not_stop_the_others(serial_with_failur
     assert sorted(summary["status"]) == ["done", "done", "skipped", "skipped"]
 
 
+def test_evaluation_only_change_reuses_the_trained_encoders(serial_with_failure):
+    out, _, _, fixed, _ = serial_with_failure
+    fields = grid_fields(out, ["rte", "mrpc"], [0, 1, 2])
+    fields["eval"] = {**fields["eval"], "tatoeba_languages": ["deu"]}
+    summary = run_grid(GridConfig.from_dict(fields), progress=False)
+    assert summary.ok and len(summary.done) == 4  # new evaluation, new run ids
+    assert {o.run_id for o in summary.done}.isdisjoint(o.run_id for o in fixed.outcomes)
+    assert not any(o.trained for o in summary.done)  # every encoder came from the cache
+    assert not any((Path(o.path) / "01_intermediate_training.ipynb").exists() for o in summary.done)
+    assert all((Path(o.path) / "02_retrieval.ipynb").exists() for o in summary.done)
+
+
 def test_dask_local_cluster_gives_the_serial_results(serial_with_failure, tmp_path):
-    out, _, _, _ = serial_with_failure
+    out, _, _, _, serial_table = serial_with_failure
     config = GridConfig.from_dict(grid_fields(tmp_path / "dask", ["rte", "mrpc"], [0, 1, 2]))
     summary = run_grid(config, backend="dask", workers=2, progress=False)
     assert summary.ok and len(summary.done) == 4
-    serial = comparable(pd.read_parquet(out / "results.parquet"), out)
+    serial = comparable(serial_table, out)
     distributed = comparable(pd.read_parquet(tmp_path / "dask" / "results.parquet"), tmp_path / "dask")
     pd.testing.assert_frame_equal(serial, distributed)
 

@@ -6,7 +6,7 @@ Each run (one task subset × one seed; k = 0 is the untrained baseline) gets a
 stable id hashed from its resolved parameters, executes the phase notebooks
 (01 training unless k = 0 or the encoder cache has it, then 02 retrieval) and
 writes everything under ``<output_dir>/runs/<run-id>/``. A run is done when its
-``run.json`` says so; done runs are skipped, so a killed grid resumes where it
+``status.json`` says so; done runs are skipped, so a killed grid resumes where it
 stopped. All runs' rows end in one tidy table ``<output_dir>/results.parquet``.
 
 Runs are independent, so ``backend: dask`` submits each one as a task to a Dask
@@ -303,14 +303,10 @@ def _validate_evaluation(evaluation: dict[str, Any]) -> tuple[dict[str, Any], di
 
 
 def _check_task_data(pool: tuple[str, ...], train: dict[str, Any]) -> None:
-    """Tasks trained from local files must have them (offline machines read local files even under 'auto')."""
-    from xit.tasks import get_task, require_local
+    """Every pool task's data can be had with the recipe's data source (local files, or the hub when online)."""
+    from xit.tasks import require_task_data
 
-    offline = any(os.environ.get(v) == "1" for v in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"))
-    source = train.get("data_source", "auto")
-    if source == "local" or (source == "auto" and offline):
-        for name in pool:
-            require_local(get_task(name), train.get("data_dir"))
+    require_task_data(pool, source=train.get("data_source", "auto"), data_dir=train.get("data_dir"))
 
 
 def resolve_grid(config: GridConfig) -> ResolvedGrid:
@@ -493,11 +489,11 @@ class RunOutcome:
 
 
 def _status_file(run_dir: Path) -> Path:
-    return run_dir / "run.json"
+    return run_dir / "status.json"
 
 
 def is_done(spec: RunSpec) -> bool:
-    """A run is done when its run.json says so and its results table exists (both written atomically)."""
+    """A run is done when its status.json says so and its results table exists (both written atomically)."""
     status = _status_file(spec.run_dir)
     if not status.is_file() or not (spec.run_dir / "results.parquet").is_file():
         return False
