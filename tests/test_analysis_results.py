@@ -7,7 +7,7 @@ import pytest
 from analysis_tables import linear_effect, make_results
 
 from xit.analysis.report import build_report
-from xit.analysis.results import load_results, resolve_notebook_path, run_table, validate_results
+from xit.analysis.results import MissingRunsWarning, load_results, resolve_notebook_path, run_table, validate_results
 from xit.errors import DataNotFoundError, XitConfigError
 from xit.paths import REPO_ROOT
 
@@ -97,3 +97,27 @@ def test_build_report_fails_before_starting_a_kernel(tmp_path):
     with pytest.raises(DataNotFoundError, match="python -m xit run params/smoke.yaml"):
         build_report(tmp_path / "missing.parquet", tmp_path / "report")
     assert not (tmp_path / "report").exists()
+
+
+def _write_design(folder, table, extra_runs):
+    design = table.drop_duplicates("run_id")[["run_id", "k", "tasks", "seed"]]
+    design = pd.concat([design, pd.DataFrame(extra_runs)], ignore_index=True)
+    design["seed"] = pd.array(design["seed"], dtype="Int64")
+    design.to_parquet(folder / "design-smoke.parquet", index=False)
+
+
+def test_runs_of_the_design_without_results_are_named(tmp_path, table):
+    table.to_parquet(tmp_path / "results.parquet", index=False)
+    _write_design(tmp_path, table, [{"run_id": "abc123", "k": 2, "tasks": "ccg+squad_v1", "seed": 1}])
+    with pytest.warns(MissingRunsWarning, match=r"1 run\(s\) of the grid design have no results: k=2 ccg\+squad_v1 seed 1 "
+                                                r"\(run abc123\)\. Finish them with `python -m xit run params/smoke\.yaml`"):
+        results = load_results(tmp_path / "results.parquet")
+    assert len(results) == len(table)
+
+
+def test_a_missing_baseline_names_the_baseline_run_of_the_design(tmp_path, table):
+    trained = table[table["k"] > 0]
+    trained.to_parquet(tmp_path / "results.parquet", index=False)
+    _write_design(tmp_path, trained, [{"run_id": "base0", "k": 0, "tasks": "", "seed": None}])
+    with pytest.raises(XitConfigError, match=r"no k=0 baseline run .* k=0 baseline \(run base0\)"):
+        load_results(tmp_path / "results.parquet")

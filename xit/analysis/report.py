@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xit.analysis.results import load_results, resolve_notebook_path, task_names
+from xit.analysis.results import describe_missing, load_results, missing_runs, resolve_notebook_path, task_names
 from xit.errors import XitConfigError
 from xit.paths import REPO_ROOT
 
@@ -101,6 +101,8 @@ def provenance(results_path: str | Path, results: pd.DataFrame) -> pd.DataFrame:
         "layers": ", ".join(map(str, sorted(results["layer"].unique()))),
         "targets": ", ".join(sorted(results["target"].unique())),
         "intermediate tasks": ", ".join(task_names(results)) or "none (baseline only)",
+        "runs of the design without results": (describe_missing(missing) if not (missing := missing_runs(path, results)).empty
+                                                else "none (or no design-<grid>.parquet beside the table)"),
         "generated (UTC)": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M"),
     }
     facts |= software_versions()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -117,8 +118,42 @@ def validate_results(df: pd.DataFrame, where: str = "results table", require_bas
     return df
 
 
+class MissingRunsWarning(UserWarning):
+    """Runs of the grid's design have no rows in the results table (failed or not run yet)."""
+
+
+def missing_runs(path: str | Path, results: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Runs in the grid's design file(s) beside the table (design-<grid>.parquet) that have no rows in it."""
+    resolved = resolve_notebook_path(path)
+    present = set() if results is None or "run_id" not in results else set(results["run_id"].astype(str))
+    frames = []
+    for design_file in sorted(resolved.parent.glob("design-*.parquet")):
+        design = pd.read_parquet(design_file)
+        if present and not present & set(design["run_id"].astype(str)):
+            continue  # another grid's design sharing the output folder
+        frames.append(design.assign(grid=design_file.stem.removeprefix("design-")))
+    if not frames:
+        return pd.DataFrame(columns=["run_id", "k", "tasks", "seed", "grid"])
+    design = pd.concat(frames, ignore_index=True).drop_duplicates("run_id")
+    return design[~design["run_id"].astype(str).isin(present)][["run_id", "k", "tasks", "seed", "grid"]].reset_index(drop=True)
+
+
+def describe_missing(missing: pd.DataFrame, limit: int = 8) -> str:
+    """'k=2 anli+ccg seed 0 (run 1a2b...)' for the first runs, and the command that finishes them."""
+    runs = [f"k={r.k} {r.tasks or 'baseline'}{'' if pd.isna(r.seed) else f' seed {r.seed}'} (run {r.run_id})"
+            for r in missing.head(limit).itertuples()]
+    more = f" and {len(missing) - limit} more" if len(missing) > limit else ""
+    grids = ", ".join(f"`python -m xit run params/{g}.yaml`" for g in sorted(missing["grid"].unique()))
+    return (f"{len(missing)} run(s) of the grid design have no results: {'; '.join(runs)}{more}. "
+            f"Finish them with {grids} (finished runs are skipped; a failed run's error is in outputs/.../runs/<run_id>/error.txt).")
+
+
 def load_results(path: str | Path, require_baseline: bool = True) -> pd.DataFrame:
-    """Read and validate a results.parquet written by the grid (relative paths resolve against notebooks/)."""
+    """Read and validate a results.parquet written by the grid (relative paths resolve against notebooks/).
+
+    Runs of the grid's design (design-<grid>.parquet beside the table) that have no rows are named in a
+    MissingRunsWarning; an empty table or a missing baseline names them in the error.
+    """
     resolved = resolve_notebook_path(path)
     if not resolved.is_file():
         raise DataNotFoundError(f"results table {str(resolved)!r} not found. {HOW_TO_PRODUCE}")
@@ -126,7 +161,16 @@ def load_results(path: str | Path, require_baseline: bool = True) -> pd.DataFram
         df = pd.read_parquet(resolved)
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise XitConfigError(f"results table {str(resolved)!r} could not be read as parquet ({err}). {HOW_TO_PRODUCE}") from err
-    return validate_results(df, where=f"results table {str(resolved)!r}", require_baseline=require_baseline)
+    missing = missing_runs(resolved, df)
+    try:
+        results = validate_results(df, where=f"results table {str(resolved)!r}", require_baseline=require_baseline)
+    except XitConfigError as err:
+        if missing.empty:
+            raise
+        raise XitConfigError(f"{err} {describe_missing(missing)}") from err
+    if not missing.empty:
+        warnings.warn(describe_missing(missing), MissingRunsWarning, stacklevel=2)
+    return results
 
 
 def headline_rows(results: pd.DataFrame) -> pd.DataFrame:
