@@ -28,7 +28,7 @@ class MinedPairs:
     score: np.ndarray
 
 
-def knn(x: np.ndarray, y: np.ndarray, k: int, backend: str = "flat", chunk: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+def knn(x: np.ndarray, y: np.ndarray, k: int, backend: str = "flat", chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """The k most similar rows of y for every row of x: (similarities, indices), best first."""
     if backend not in KNN_BACKENDS:
         raise XitConfigError(f"knn backend {backend!r} is not valid; choose one of {', '.join(KNN_BACKENDS)}")
