@@ -336,7 +336,7 @@ def evaluate_encoder(
 
     config = config if isinstance(config, EvalConfig) else EvalConfig.from_dict(config)
     plan = plan_evaluation(config)
-    enc = load_encoder(model) if isinstance(model, (str, Path)) else model
+    enc = load_encoder(str(model)) if isinstance(model, (str, Path)) else model
     layers = resolve_layers(enc, config.layers if isinstance(config.layers, str) else list(config.layers))
     cache = cache if cache is not None else EmbeddingCache.for_encoder(enc, config.cache)
     run = _Run(enc, layers, plan, cache)
