@@ -88,8 +88,13 @@ def test_runs_without_headline_rows_are_named(table):
         validate_results(thresholds_only)
 
 
-def test_notebook_paths_resolve_against_the_notebooks_folder(tmp_path):
+def test_notebook_paths_resolve_against_the_working_directory_then_notebooks(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     assert resolve_notebook_path("../outputs/smoke/results.parquet") == REPO_ROOT / "outputs" / "smoke" / "results.parquet"
+    assert resolve_notebook_path("05_report.ipynb") == REPO_ROOT / "notebooks" / "05_report.ipynb"
+    (tmp_path / "results.parquet").touch()
+    assert resolve_notebook_path("results.parquet") == tmp_path / "results.parquet"
+    assert resolve_notebook_path("new/report") == tmp_path / "new" / "report"
     assert resolve_notebook_path(tmp_path) == tmp_path
 
 

@@ -42,9 +42,17 @@ HOW_TO_PRODUCE = (
 
 
 def resolve_notebook_path(path: str | Path) -> Path:
-    """Resolve a notebook parameter path: absolute as given, relative against notebooks/ (as Jupyter does)."""
+    """Resolve a path parameter: absolute as given; relative to the working directory if it exists there,
+    else relative to notebooks/ (where Jupyter runs the notebooks), so the defaults work from anywhere."""
     path = Path(path).expanduser()
-    return path if path.is_absolute() else (REPO_ROOT / "notebooks" / path).resolve()
+    if path.is_absolute():
+        return path
+    here, notebooks = (Path.cwd() / path).resolve(), (REPO_ROOT / "notebooks" / path).resolve()
+    if here.exists():
+        return here
+    if notebooks.exists() or path.parts[:1] == ("..",):
+        return notebooks
+    return here
 
 
 def _runs_text(run_ids: list[str], limit: int = 8) -> str:
