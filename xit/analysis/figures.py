@@ -79,6 +79,26 @@ def _finish(fig: Figure, name: str, title: str, out_dir: str | Path | None) -> F
     return FigureOutput(name=name, title=title, figure=fig, paths=paths)
 
 
+def _line_with_ci(ax, line: pd.DataFrame, y: str, low: str, high: str, color, linestyle: str = "-",
+                  label: str | None = None, shift: float = 0.0, markersize: float = 5) -> None:
+    """A line with 95% interval error bars (drawn where the interval exists: k=0 or single runs have none)."""
+    x = line["k"].to_numpy(dtype=float) + shift
+    ax.plot(x, line[y], marker="o", markersize=markersize, color=color, linestyle=linestyle, label=label)
+    has_ci = line[low].notna().to_numpy()
+    if has_ci.any():
+        centre = line[y].to_numpy()[has_ci]
+        err = np.vstack([centre - line[low].to_numpy()[has_ci], line[high].to_numpy()[has_ci] - centre])
+        ax.errorbar(x[has_ci], centre, yerr=err, fmt="none", ecolor=color, elinewidth=1.2, capsize=3, alpha=0.8)
+
+
+def _min_span(ax, span: float = 2.0) -> None:
+    """Show at least `span` points on the y axis, so sub-point differences do not look like large effects."""
+    low, high = ax.get_ylim()
+    if high - low < span:
+        centre = (low + high) / 2
+        ax.set_ylim(centre - span / 2, centre + span / 2)
+
+
 def _target_title(target: str) -> str:
     return TARGET_LABEL.get(target, target)
 
@@ -102,17 +122,18 @@ def scaling_curves(table: pd.DataFrame, out_dir: str | Path | None = None, name:
     fig, axes = _new_figure(len(targets), 4.6, 3.8)
     for ax, target in zip(axes, targets):
         sub = table[table["target"] == target]
-        for direction, line in sub.groupby("direction", sort=True):
-            line = line.sort_values("k")
-            ax.plot(line["k"], line["mean"], marker="o", color=palette[direction], label=direction)
-            ax.fill_between(line["k"], line["ci_low"], line["ci_high"], color=palette[direction], alpha=0.2, linewidth=0)
+        groups = list(sub.groupby("direction", sort=True))
+        for i, (direction, line) in enumerate(groups):
+            shift = 0.06 * (i - (len(groups) - 1) / 2)  # directions side by side, so their error bars do not overlap
+            _line_with_ci(ax, line.sort_values("k"), "mean", "ci_low", "ci_high", palette[direction], label=direction, shift=shift)
+        _min_span(ax)
         ax.set_title(_target_title(target))
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
         ax.set_xticks(sorted(sub["k"].unique()))
         ax.legend(title="direction", fontsize="small")
     layer = int(table["layer"].iloc[0])
-    return _finish(fig, name, f"Zero-shot retrieval vs number of intermediate tasks (layer {layer}; mean over subsets × seeds, 95% bootstrap CI)", out_dir)
+    return _finish(fig, name, f"Zero-shot retrieval vs number of intermediate tasks (layer {layer}; mean over subsets × seeds; bars: 95% bootstrap CI)", out_dir)
 
 
 def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, name: str = "language_robustness") -> FigureOutput | Note:
@@ -129,13 +150,13 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
         for i, (direction, line) in enumerate(sub.groupby("direction", sort=True)):
             line = line.sort_values("k")
             single = int(line["n_languages"].max()) == 1  # one language: its worst and quartile are the mean
-            for column in stats_shown:
+            for j, column in enumerate(stats_shown):
                 if single and column != "mean":
                     continue
-                ax.plot(line["k"], line[column], marker="o", markersize=4, color=colours[column],
-                        linestyle=styles[i % len(styles)])
-                low, high = line[f"{'score' if column == 'mean' else column}_ci_low"], line[f"{'score' if column == 'mean' else column}_ci_high"]
-                ax.fill_between(line["k"], low, high, color=colours[column], alpha=0.12, linewidth=0)
+                prefix = "score" if column == "mean" else column
+                _line_with_ci(ax, line, column, f"{prefix}_ci_low", f"{prefix}_ci_high", colours[column],
+                              linestyle=styles[i % len(styles)], shift=0.04 * (j - 1) + 0.02 * i, markersize=4)
+        _min_span(ax)
         ax.set_title(_target_title(target))
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
@@ -146,7 +167,7 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
         handles += [Line2D([], [], color="grey", linestyle=styles[i % len(styles)], label=d)
                     for i, d in enumerate(sorted(sub["direction"].unique()))]
         ax.legend(handles=handles, fontsize="x-small")
-    return _finish(fig, name, "Robustness across languages: mean, bottom quartile and worst language vs k (95% CI over runs)", out_dir)
+    return _finish(fig, name, "Robustness across languages: mean, bottom quartile and worst language vs k (bars: 95% CI over runs)", out_dir)
 
 
 def subset_spread_plot(scores: pd.DataFrame, out_dir: str | Path | None = None, name: str = "subset_spread") -> FigureOutput | Note:
@@ -163,6 +184,7 @@ def subset_spread_plot(scores: pd.DataFrame, out_dir: str | Path | None = None, 
                     ax=ax, fill=False, showfliers=False, palette="colorblind", legend=False)
         sns.stripplot(data=sub, x="k", y="score", hue="direction", order=order, hue_order=[d for d in directions if d in set(sub["direction"])],
                       ax=ax, dodge=True, palette="colorblind", size=5, alpha=0.8)
+        _min_span(ax)
         ax.set_title(_target_title(target))
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0], "run score: "))
@@ -225,6 +247,7 @@ def layer_sweep(layers: pd.DataFrame, target: str = "tatoeba", out_dir: str | Pa
             ax.plot(line["layer"], line["mean"], marker="o", markersize=4, color=palette[k], label=f"k={k}")
             best = line.loc[line["mean"].idxmax()]
             ax.plot([best["layer"]], [best["mean"]], marker="*", markersize=14, color=palette[k], markeredgecolor="black")
+        _min_span(ax)
         ax.set_title(direction)
         ax.set_xlabel("encoder layer (hidden_states index; 0 = embeddings)")
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
