@@ -48,6 +48,9 @@ RUN_COLUMNS = ("run_id", "k", "tasks", "seed")
 ID_VERSION = 1
 #: Kernel start attempts per notebook (parallel starts can collide on ports).
 KERNEL_START_ATTEMPTS = 3
+#: What notebook 01 writes beside encoder/: copied into each run folder that uses the encoder.
+TRAINING_RECORDS = ("dev_metrics.parquet", "train_log.parquet", "train_summary.json")
+TRAIN_SUMMARY = "train_summary.json"
 
 
 # --------------------------------------------------------------------------- configuration
@@ -576,6 +579,8 @@ def execute_run(spec: RunSpec) -> RunOutcome:
             enc = spec.encoder_dir
             assert enc is not None
             if not _encoder_ready(spec):
+                if (enc / TRAIN_SUMMARY).is_file() and not (enc / "encoder").is_dir():
+                    shutil.rmtree(enc)  # a finished training whose weights were dropped: train afresh
                 _execute_notebook(spec.training_notebook, run_dir / "01_intermediate_training.ipynb",
                                   {"model": spec.model, "tasks": list(spec.tasks), "train": spec.train,
                                    "seed": spec.seed, "output_dir": str(enc)}, spec.cell_timeout)
@@ -585,6 +590,9 @@ def execute_run(spec: RunSpec) -> RunOutcome:
                                    "train": spec.train, "trained_by": spec.run_id}, enc / "done.json")
                 trained = True
             model = str(enc / "encoder")
+            for name in TRAINING_RECORDS:  # the run's own copy of what its training logged
+                if (enc / name).is_file():
+                    shutil.copy2(enc / name, run_dir / name)
         _execute_notebook(spec.retrieval_notebook, run_dir / "02_retrieval.ipynb",
                           {"model": model, "eval": spec.eval, "output_dir": str(run_dir), "run_info": spec.run_info},
                           spec.cell_timeout)
@@ -615,11 +623,10 @@ def _short_error(err: BaseException) -> str:
 
 
 def _drop_encoder_weights(spec: RunSpec) -> None:
-    """Free disk after a done run when the grid asks not to keep encoders (the cache entry goes too)."""
+    """Free disk after a done run when the grid keeps no encoders (the run folder has the training records)."""
     enc = spec.encoder_dir
     if enc is not None:
-        (enc / "done.json").unlink(missing_ok=True)
-        shutil.rmtree(enc / "encoder", ignore_errors=True)
+        shutil.rmtree(enc, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- the grid
@@ -692,11 +699,8 @@ def collect_results(runs: list[RunSpec], path: Path) -> pd.DataFrame:
 def collect_training(runs: list[RunSpec], output_dir: Path) -> None:
     """The trained runs' dev metrics and training logs, stamped with run columns, next to results.parquet."""
     for name in ("dev_metrics.parquet", "train_log.parquet"):
-        frames = []
-        for spec in runs:
-            enc = spec.encoder_dir
-            if enc is not None and is_done(spec) and (enc / name).is_file():
-                frames.append(_stamp_results(spec, pd.read_parquet(enc / name)))
+        frames = [_stamp_results(spec, pd.read_parquet(spec.run_dir / name)) for spec in runs
+                  if spec.k > 0 and is_done(spec) and (spec.run_dir / name).is_file()]
         if frames:
             write_parquet_atomic(pd.concat(frames, ignore_index=True), output_dir / name)
 
