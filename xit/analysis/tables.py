@@ -40,11 +40,18 @@ def best_single_tasks(results: pd.DataFrame, layer: int | None = None) -> pd.Dat
     if table.empty:
         return pd.DataFrame()
     columns = [c for c in table.columns if c != "mean gain"]
+
+    def pick(column: str, best: bool) -> str:
+        values = table[column]
+        if values.nunique() == 1 and len(values) > 1:
+            return "tie: all equal"
+        return values.idxmax() if best else values.idxmin()
+
     return pd.DataFrame({
         "target (metric)": columns,
-        "best single task": [table[c].idxmax() for c in columns],
+        "best single task": [pick(c, True) for c in columns],
         "gain (points)": [table[c].max() for c in columns],
-        "worst single task": [table[c].idxmin() for c in columns],
+        "worst single task": [pick(c, False) for c in columns],
         "worst gain (points)": [table[c].min() for c in columns],
     })
 
