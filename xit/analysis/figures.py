@@ -60,11 +60,16 @@ class FigureOutput:
                 f'style="max-width:100%" src="data:image/png;base64,{data}"/></figure>')
 
 
-def _new_figure(ncols: int, width: float, height: float) -> tuple[Figure, list]:
+def _new_figure(panels: int, width: float, height: float, max_cols: int | None = None) -> tuple[Figure, list]:
+    """A figure of `panels` axes (width × height inches each), wrapped into rows of at most max_cols."""
+    ncols = min(panels, max_cols) if max_cols else panels
+    nrows = -(-panels // ncols)
     with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
-        fig = Figure(figsize=(width * ncols, height), layout="constrained")
-        axes = fig.subplots(1, ncols, squeeze=False)[0].tolist()
-    return fig, axes
+        fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+        axes = fig.subplots(nrows, ncols, squeeze=False).ravel().tolist()
+    for ax in axes[panels:]:
+        ax.set_visible(False)
+    return fig, axes[:panels]
 
 
 def _finish(fig: Figure, name: str, title: str, out_dir: str | Path | None) -> FigureOutput:
@@ -119,7 +124,7 @@ def scaling_curves(table: pd.DataFrame, out_dir: str | Path | None = None, name:
     targets = sorted(table["target"].unique())
     directions = sorted(table["direction"].unique())
     palette = _directions_palette(directions)
-    fig, axes = _new_figure(len(targets), 4.6, 3.8)
+    fig, axes = _new_figure(len(targets), 4.6, 3.8, max_cols=3)
     for ax, target in zip(axes, targets):
         sub = table[table["target"] == target]
         groups = list(sub.groupby("direction", sort=True))
@@ -144,7 +149,7 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
     stats_shown = {"mean": "mean over languages", "bottom_quartile": "bottom-quartile languages", "worst": "worst language"}
     colours = dict(zip(stats_shown, sns.color_palette("colorblind", 3)))
     styles = ["-", "--", ":", "-."]
-    fig, axes = _new_figure(len(targets), 4.6, 3.8)
+    fig, axes = _new_figure(len(targets), 4.6, 3.8, max_cols=3)
     for ax, target in zip(axes, targets):
         sub = spread[spread["target"] == target]
         for i, (direction, line) in enumerate(sub.groupby("direction", sort=True)):
@@ -176,7 +181,7 @@ def subset_spread_plot(scores: pd.DataFrame, out_dir: str | Path | None = None, 
         return Note("the results table has no headline rows to plot.")
     targets = sorted(scores["target"].unique())
     directions = sorted(scores["direction"].unique())
-    fig, axes = _new_figure(len(targets), 4.6, 3.8)
+    fig, axes = _new_figure(len(targets), 4.6, 3.8, max_cols=3)
     for ax, target in zip(axes, targets):
         sub = scores[scores["target"] == target].copy()
         order = sorted(sub["k"].unique())
