@@ -78,7 +78,9 @@ def serial_with_failure(tmp_path_factory, data_dir):
             "status": json.loads((run_dir / "status.json").read_text())["status"],
             "partial": pd.read_parquet(out / "results.parquet"),
         }
-    fixed = run_grid(config, progress=False)
+    analysed = GridConfig.from_dict({**grid_fields(out, ["rte", "mrpc"], [0, 1, 2]),
+                                     "analysis": [str(FIXTURES / "fixture_analysis.ipynb")]})
+    fixed = run_grid(analysed, progress=False)
     return out, failing, evidence, fixed, pd.read_parquet(out / "results.parquet")
 
 
@@ -109,8 +111,13 @@ def test_failing_run_is_reported_and_does_not_stop_the_others(serial_with_failur
     assert (table["run_id"].value_counts() == ROWS_PER_RUN).all() and table["run_id"].nunique() == 4
     assert table.loc[table["k"] == 0, "seed"].isna().all() and (table.loc[table["k"] > 0, "seed"] == 0).all()
     assert table["value"].between(0, 100).all()
+    # The analysis notebook ran after the grid, on the collected table.
+    assert [(a.run_id, a.status) for a in fixed.analysis] == [("fixture_analysis", "done")]
+    runs_per_k = pd.read_csv(out / "report" / "runs_per_k.csv")
+    assert runs_per_k.to_dict("list") == {"k": [0, 1, 2], "runs": [1, 2, 1]}
+    assert (out / "report" / "fixture_analysis.ipynb").is_file()
     summary = pd.read_parquet(out / "summary-fixture.parquet")
-    assert sorted(summary["status"]) == ["done", "done", "skipped", "skipped"]
+    assert sorted(summary["status"]) == ["done", "done", "done", "skipped", "skipped"]
 
 
 def test_evaluation_only_change_reuses_the_trained_encoders(serial_with_failure):

@@ -77,6 +77,8 @@ class GridConfig:
     retrieval_notebook: str = RETRIEVAL_NOTEBOOK
     analysis: list[str] = field(default_factory=list)
     analysis_dir: str = "report"
+    #: Also build <output_dir>/<analysis_dir>/index.html with xit.analysis.report (notebook 05 exported to HTML).
+    report: bool = False
     cell_timeout: int | None = None
     name: str = "grid"
     description: str = ""
@@ -675,7 +677,7 @@ class GridSummary:
         ]
         if self.outcomes:
             cols = ["status", "run_id", "k", "tasks", "seed", "seconds", "path"]
-            lines.append(self.table()[cols].to_string(index=False))
+            lines.append(self.table().iloc[: len(self.outcomes)][cols].to_string(index=False))
         for o in self.failed + [a for a in self.analysis if a.status == "failed"]:
             lines.append(f"FAILED {o.run_id}: {o.error}  (see {Path(o.path) / 'error.txt'})")
         for a in self.analysis:
@@ -754,6 +756,22 @@ def _run_analysis(grid: ResolvedGrid, results_path: Path) -> list[RunOutcome]:
     return outcomes
 
 
+def _build_report(grid: ResolvedGrid, results_path: Path) -> RunOutcome:
+    """The HTML report of the collected results (a failure is reported, not raised)."""
+    from xit.analysis.report import build_report
+
+    start = time.perf_counter()
+    out_dir = grid.output_dir / grid.config.analysis_dir
+    status, error, path = "done", "", out_dir / "index.html"
+    try:
+        path = build_report(results_path, out_dir, timeout=grid.config.cell_timeout)
+    except Exception as err:
+        status, error = "failed", _short_error(err)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / "report.error.txt").write_text(traceback.format_exc(), encoding="utf-8")
+    return RunOutcome("report", -1, "", None, status, round(time.perf_counter() - start, 2), str(path), error=error)
+
+
 def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers: int | None = None,
              progress: bool = True) -> GridSummary:
     """Validate a grid file, execute its runs (serial or Dask), collect results.parquet, run the analysis."""
@@ -800,6 +818,8 @@ def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers:
                           seconds=round(time.perf_counter() - start, 2))
     if grid.analysis and len(table):
         summary.analysis = _run_analysis(grid, results_path)
+    if config.report and len(table):
+        summary.analysis.append(_build_report(grid, results_path))
     summary.seconds = round(time.perf_counter() - start, 2)
     write_parquet_atomic(summary.table(), out / f"summary-{config.name}.parquet")
     print(summary)
