@@ -634,6 +634,9 @@ def train(config: TrainConfig, output_dir: str | Path, encoder: Any | None = Non
     dev_rows: list[dict[str, Any]] = []
     start_step, resumed_from = 0, None
     checkpoints = _checkpoints(out)
+    if main:  # half-written checkpoints of a killed run
+        for stale in (out / "checkpoints").glob(".tmp-step-*"):
+            shutil.rmtree(stale, ignore_errors=True)
     if checkpoints:
         state = json.loads((checkpoints[-1] / CHECKPOINT_STATE).read_text())
         if state["fingerprint"] != config.fingerprint():
