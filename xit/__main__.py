@@ -57,7 +57,15 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from xit.training import TrainConfig, train
 
     raw = load_yaml(args.params)
-    config = TrainConfig.from_dict(raw.get("train", raw))
+    section = dict(raw.get("train", raw))
+    # A grid file keeps model and pool at the top level: train on the whole pool with that model.
+    if "train" in raw:
+        for field, top in (("model", "model"), ("tasks", "pool")):
+            if raw.get(top) is not None:
+                section.setdefault(field, raw[top])
+    if args.tasks:
+        section["tasks"] = args.tasks.split(",")
+    config = TrainConfig.from_dict(section)
     result = train(config, args.out)
     print(result)
     return 0
@@ -100,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="intermediate-task training (single- or multi-task)")
     p.add_argument("--params", required=True, help="YAML with TrainConfig fields (or a 'train:' section)")
     p.add_argument("--out", required=True, help="output directory (encoder/, heads, logs, checkpoints)")
+    p.add_argument("--tasks", default=None, help="comma-separated task names overriding the file's (e.g. anli,squad_v1,hellaswag)")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("report", help="build the HTML report from a results table")
