@@ -27,5 +27,8 @@ smoke: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
+report: $(STAMP)
+	$(PY) -m xit report outputs/results.parquet --out outputs/report
+
 clean-outputs:
-	rm -rf outputs/runs outputs/encoders outputs/smoke outputs/report outputs/results.parquet
+	rm -rf outputs/runs outputs/encoders outputs/smoke outputs/report outputs/results.parquet outputs/design-*.parquet outputs/summary-*.parquet outputs/dev_metrics.parquet outputs/train_log.parquet

@@ -19,7 +19,11 @@ from xit.errors import DataNotFoundError, XitConfigError
 def _cmd_run(args: argparse.Namespace) -> int:
     from xit.grid import run_grid
 
-    summary = run_grid(args.grid, backend=args.backend, workers=args.workers)
+    try:
+        summary = run_grid(args.grid, backend=args.backend, workers=args.workers)
+    except KeyboardInterrupt:
+        # run_grid has already said what finished and how to resume; no traceback.
+        return 130
     return 0 if summary.ok else 1
 
 
