@@ -158,10 +158,11 @@ def _wait_for_done(out: Path, count: int, proc: subprocess.Popen, timeout: float
 def test_killed_grid_resumes_and_collects_every_run_once(tmp_path, data_dir):
     out = tmp_path / "out"
     grid_file = tmp_path / "kill.yaml"
-    grid_file.write_text(yaml.safe_dump(grid_fields(out, ["rte", "cola"], [0, 1])))
+    grid_file.write_text(yaml.safe_dump(grid_fields(out, ["rte", "cola", "mrpc"], [0, 1, 3])))
     runs = expand_runs(resolve_grid(GridConfig.from_yaml(grid_file)))
-    assert len(runs) == 4  # baseline, two singletons, the full set
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XIT_FIXTURE_SLEEP": "0.3"}
+    assert len(runs) == 5  # baseline, three singletons, the full set
+    # Runs last long enough that the grid cannot finish between a poll and the signal.
+    env = {**os.environ, "PYTHONPATH": str(REPO), "XIT_FIXTURE_SLEEP": "1.5"}
 
     # SIGKILL: no chance to clean up.
     proc = _start(grid_file, env)

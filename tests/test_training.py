@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 import pytest
 from safetensors.torch import load_file
 
@@ -164,8 +165,13 @@ def test_different_seed_different_trajectory(reference_run, e5_small, e5_small_p
 def test_killed_run_resumes_and_ends_like_an_uninterrupted_one(reference_run, e5_small, e5_small_path, tmp_path):
     out = tmp_path / "killed"
     config = _tiny_config(str(e5_small_path), checkpoint_every=2)
+    # The killed half must run with this process's thread count: another count changes the order
+    # of float reductions, and the resumed trajectory would differ in the last bits.
+    threads = torch.get_num_threads()
     script = textwrap.dedent(f"""
         import json
+        import torch
+        torch.set_num_threads({threads})
         from xit.training import TrainConfig, train
         train(TrainConfig.from_dict(json.loads({json.dumps(dataclasses.asdict(config))!r})), {str(out)!r})
     """)
