@@ -708,9 +708,29 @@ def collect_training(runs: list[RunSpec], output_dir: Path) -> None:
 
 
 def _run_serial(runs: list[RunSpec], report: Callable[[RunOutcome], None]) -> None:
-    """Execute runs one after another in this process."""
-    for spec in runs:
-        report(execute_run(spec))
+    """Execute runs one after another; a first Ctrl-C stops after the current run, a second at once."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        # A KeyboardInterrupt raised inside papermill's event loop can be swallowed or turned into a
+        # failed cell; a flag is checked between runs, so the stop is certain and no run is half-done.
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\ninterrupt: stopping after the current run (Ctrl-C again to stop now)", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, first_interrupt) if in_main else None
+    try:
+        for spec in runs:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            report(execute_run(spec))
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run_dask(runs: list[RunSpec], config: GridConfig, report: Callable[[RunOutcome], None]) -> None:
