@@ -37,6 +37,13 @@ def _as_rows(examples: Iterable[dict[str, Any]] | Any) -> list[dict[str, Any]]:
     """Canonical examples as a list of dicts (accepts a datasets.Dataset or any iterable of dicts)."""
     return [dict(ex) for ex in examples]
 
+def _decode_argmax(examples: Any, features: list[Feature], outputs: list[np.ndarray]) -> Decoded:
+    """One prediction per example: the argmax of its feature's logits (classes or choices)."""
+    rows = _as_rows(examples)
+    preds = {f["example_index"]: int(np.argmax(out)) for f, out in zip(features, outputs)}
+    return Decoded([str(r["id"]) for r in rows], [preds[i] for i in range(len(rows))], [int(r["label"]) for r in rows])
+
+
 
 def _model_inputs(tokenizer: Any) -> list[str]:
     """The encoder inputs a tokenizer produces (input_ids, attention_mask, token_type_ids when it has them)."""
@@ -186,9 +193,7 @@ class ClassificationHeadType(HeadType):
         return nn.functional.cross_entropy(logits.float(), batch["labels"])
 
     def decode(self, spec: Any, examples: Any, features: list[Feature], outputs: list[np.ndarray]) -> Decoded:
-        rows = _as_rows(examples)
-        preds = {f["example_index"]: int(np.argmax(out)) for f, out in zip(features, outputs)}
-        return Decoded([str(r["id"]) for r in rows], [preds[i] for i in range(len(rows))], [int(r["label"]) for r in rows])
+        return _decode_argmax(examples, features, outputs)
 
     def baseline_note(self) -> str:
         return "chance accuracy (1 / number of labels) or the majority-class rate"
@@ -287,9 +292,7 @@ class MultipleChoiceHeadType(HeadType):
         return [row[m] for row, m in zip(out, mask)]
 
     def decode(self, spec: Any, examples: Any, features: list[Feature], outputs: list[np.ndarray]) -> Decoded:
-        rows = _as_rows(examples)
-        preds = {f["example_index"]: int(np.argmax(out)) for f, out in zip(features, outputs)}
-        return Decoded([str(r["id"]) for r in rows], [preds[i] for i in range(len(rows))], [int(r["label"]) for r in rows])
+        return _decode_argmax(examples, features, outputs)
 
     def baseline_note(self) -> str:
         return "chance accuracy (1 / number of choices)"
