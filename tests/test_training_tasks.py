@@ -61,32 +61,3 @@ def test_six_head_types_in_one_run(e5_small, e5_small_path, tmp_path):
         low, high = METRIC_RANGES[spec.main_metric]
         assert low <= rows[spec.main_metric] <= high, (task, rows.to_dict())
     assert list(result.dev_metrics.columns) == ["step", "task", "metric", "value", "n"]
-
-
-def test_multi_task_run_learns_and_its_encoder_loads(e5_small, e5_small_path, tmp_path):
-    """Three real tasks, three head types: every task's training loss falls, and the tagging head beats
-    its untrained baseline on dev by a wide margin within the CI budget. (The classification and span
-    dev metrics need a few hundred steps to move reliably: docs/training.md records that longer run.)"""
-    from xit.encoders import encode_texts, load_encoder
-
-    tasks = ["anli", "squad_v1", "ud_pos"]
-    config = TrainConfig.from_dict({
-        "model": str(e5_small_path), "tasks": tasks, "max_steps": 36, "batch_size": 8, "max_length": 64,
-        "learning_rate": 1e-4, "freeze_word_embeddings": True, "max_train_examples": 400, "max_dev_examples": 64,
-        "sampler": {"name": "uniform"}, "eval_at_start": True, "progress": False, "seed": 0,
-    })
-    result = train(config, tmp_path, encoder=e5_small)
-    dev = result.dev_metrics.pivot_table(index=["task", "metric"], columns="step", values="value")
-    untrained, trained = dev[0], dev[36]
-    assert trained[("ud_pos", "accuracy")] >= untrained[("ud_pos", "accuracy")] + 20, dev
-    log = result.train_log
-    for task in tasks:
-        losses = log[log["task"] == task]["loss"].to_numpy()
-        third = max(1, len(losses) // 3)
-        assert len(losses) >= 6 and losses[-third:].mean() < losses[:third].mean(), (task, losses.round(3))
-    enc = load_encoder(str(result.encoder_dir))
-    base = encode_texts(e5_small, ["The cat sat on the mat."], progress=False)
-    tuned = encode_texts(enc, ["The cat sat on the mat."], progress=False)
-    layer = max(base)
-    assert base[layer].shape == tuned[layer].shape == (1, 384)
-    assert 0.5 < float((base[layer] @ tuned[layer].T)[0, 0]) < 0.99999  # moved by training, still the same model
