@@ -12,8 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 
+from xit.config import load_yaml
 from xit.retrieval.suite import EvalConfig, evaluate_encoder
 from xit.training import TrainConfig, train
 
@@ -29,7 +29,7 @@ MARGINS = {("squad_v1", "exact_match"): 5.0, ("squad_v1", "f1"): 5.0, ("hellaswa
 @pytest.fixture(scope="module")
 def three_heads(e5_small, e5_small_path, tmp_path_factory):
     """The recipe's run, trained once for this module."""
-    recipe = yaml.safe_load(RECIPE.read_text())["train"]
+    recipe = load_yaml(RECIPE)["train"]
     config = TrainConfig.from_dict({**recipe, "model": str(e5_small_path), "progress": False})
     return train(config, tmp_path_factory.mktemp("three-heads"), encoder=e5_small)
 
