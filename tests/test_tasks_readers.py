@@ -8,7 +8,8 @@ from collections import Counter
 import pytest
 
 from xit.tasks import get_task, load_task_split, resolve_pool
-from xit.tasks.readers import FEATURES, normalise_space, split_obqa_choices
+from xit.tasks.readers import FEATURES, normalise_space
+from xit.tasks.readers_choice import split_obqa_choices
 
 
 @pytest.fixture(scope="module")

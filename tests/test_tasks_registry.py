@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from xit.errors import DataNotFoundError, XitConfigError
-from xit.tasks import HEAD_TYPES, get_task, list_tasks, load_task_split, require_local, resolve_pool, task_table
+from xit.tasks import HEAD_NAMES, get_task, list_tasks, load_task_split, require_local, resolve_pool, task_table
 from xit.tasks.registry import PAPER9
 
 
@@ -13,7 +13,7 @@ def test_registry_has_19_tasks_six_heads():
     names = list_tasks()
     assert len(names) == 19
     assert names[:9] == list(PAPER9)
-    assert {get_task(n).head for n in names} == set(HEAD_TYPES)
+    assert {get_task(n).head for n in names} == set(HEAD_NAMES)
 
 
 def test_pools():

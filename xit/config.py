@@ -54,3 +54,28 @@ def choice(value: Any, known: list[Any] | tuple[Any, ...], field: str) -> Any:
     if value not in known:
         raise XitConfigError(f"{field}={value!r} is not valid.{suggest(value, list(known))} Choose one of: {', '.join(map(str, known))}")
     return value
+
+
+def require_int(value: Any, field: str, minimum: int = 1, hint: str = "", maximum: int | None = None) -> int:
+    """Return value if it is an int (not a bool) in [minimum, maximum], else raise naming the field, value and fix."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum or (maximum is not None and value > maximum):
+        kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+        kind += f" and <= {maximum}" if maximum is not None else ""
+        raise XitConfigError(f"{field}={value!r} must be {kind}{hint}")
+    return value
+
+
+def require_number(value: Any, field: str, low: float, high: float | None = None, hint: str = "",
+                   open_low: bool = False, open_high: bool = True) -> float:
+    """Return value if it is a number in the given range (open or closed ends), else raise naming the fix."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and (value > low if open_low else value >= low)
+    ok = ok and (high is None or (value < high if open_high else value <= high))
+    if not ok:
+        left, right = "(" if open_low else "[", ")" if open_high else "]"
+        if high is not None:
+            span = f"in {left}{low:g}, {high:g}{right}"
+        else:
+            span = "a positive number" if (open_low and low == 0) else (f"> {low:g}" if open_low else f">= {low:g}")
+        raise XitConfigError(f"{field}={value!r} must be {span}{hint}")
+    return value

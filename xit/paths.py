@@ -42,3 +42,11 @@ def require_files(paths: list[Path], what: str, hint: str = "") -> None:
     if missing:
         more = f" {hint}" if hint else f" Point {DATA_ENV} at the data root."
         raise DataNotFoundError(f"{what}: expected file(s) not found: {', '.join(missing)}.{more}")
+
+
+def export_xit_pythonpath() -> None:
+    """Let notebook kernels (papermill, the report) import this xit even from a checkout that is not pip-installed."""
+    root = str(REPO_ROOT)
+    parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if root not in parts:
+        os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])

@@ -12,6 +12,7 @@ import html
 import io
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -278,3 +279,18 @@ def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None,
         ax.set_ylabel("question language" if i == 0 else "")
         ax.tick_params(axis="y", labelrotation=0)
     return _finish(fig, name, "LAReQA language bias: language of the top-ranked relevant answer\n(a language-agnostic model spreads evenly)", out_dir)
+
+
+def loss_curves(train_log: pd.DataFrame, window: int = 5, ax: Any = None) -> Any:
+    """Per-task training loss against the step: raw points thin, a rolling mean over the task's own steps thick."""
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4))
+    df = train_log.copy()
+    df["rolling loss"] = df.groupby("task")["loss"].transform(lambda s: s.rolling(window, min_periods=1).mean())
+    sns.lineplot(data=df, x="step", y="loss", hue="task", alpha=0.3, linewidth=0.8, legend=False, ax=ax)
+    sns.lineplot(data=df, x="step", y="rolling loss", hue="task", linewidth=2.0, ax=ax)
+    ax.set(xlabel="optimizer step", ylabel="training loss", title="training loss per task")
+    return ax

@@ -7,24 +7,27 @@ commit and the license of every intermediate task the reported runs used.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import sys
 import warnings
-from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 
 import pandas as pd
 
-from xit.analysis.results import describe_missing, load_results, missing_runs, resolve_notebook_path, task_names
+from xit.analysis.results import (
+    describe_missing,
+    load_results,
+    missing_runs,
+    resolve_notebook_path,
+    task_names,
+)
 from xit.errors import XitConfigError
-from xit.paths import REPO_ROOT
+from xit.paths import REPO_ROOT, export_xit_pythonpath
 
 REPORT_NOTEBOOK = REPO_ROOT / "notebooks" / "05_report.ipynb"
 DEFAULT_REPORT_DIR = REPO_ROOT / "outputs" / "report"
@@ -126,21 +129,6 @@ def task_licenses(results: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["task", "license", "non-commercial", "runs using it"])
 
 
-@contextlib.contextmanager
-def _kernel_imports_xit() -> Iterator[None]:
-    """Let the notebook kernel import xit from this checkout even when it is not pip-installed."""
-    before = os.environ.get("PYTHONPATH")
-    parts = [p for p in (before or "").split(os.pathsep) if p]
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), *[p for p in parts if p != str(REPO_ROOT)]])
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
-
-
 def export_html(notebook_path: Path, html_path: Path, title: str) -> Path:
     """Export an executed notebook to one self-contained HTML file (code hidden, images embedded)."""
     import jinja2
@@ -164,9 +152,9 @@ def build_report(results_path: str | Path, output_dir: str | Path = DEFAULT_REPO
     out = Path(output_dir).expanduser().resolve()
     out.mkdir(parents=True, exist_ok=True)
     executed = out / "05_report.ipynb"
-    with _kernel_imports_xit():
-        pm.execute_notebook(str(REPORT_NOTEBOOK), str(executed), cwd=str(REPORT_NOTEBOOK.parent),
-                            parameters={"results_path": str(results_file), "output_dir": str(out)},
-                            kernel_name="python3", progress_bar=False, execution_timeout=timeout,
-                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    export_xit_pythonpath()
+    pm.execute_notebook(str(REPORT_NOTEBOOK), str(executed), cwd=str(REPORT_NOTEBOOK.parent),
+                        parameters={"results_path": str(results_file), "output_dir": str(out)},
+                        kernel_name="python3", progress_bar=False, execution_timeout=timeout,
+                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     return export_html(executed, out / "index.html", title=f"xit report — {results_file.parent.name}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 #: The head types a task can declare; each has one canonical example schema (docs/contracts.md).
-HEAD_TYPES = ("classification", "regression", "span", "multiple_choice", "tagging", "ner")
+HEAD_NAMES = ("classification", "regression", "span", "multiple_choice", "tagging", "ner")
 #: The canonical split names every task answers to.
 SPLITS = ("train", "dev")
 
@@ -63,8 +63,8 @@ class TaskSpec:
     offline_name: str = ""
 
     def __post_init__(self) -> None:
-        if self.head not in HEAD_TYPES:
-            raise ValueError(f"task {self.name!r}: head {self.head!r} is not one of {', '.join(HEAD_TYPES)}")
+        if self.head not in HEAD_NAMES:
+            raise ValueError(f"task {self.name!r}: head {self.head!r} is not one of {', '.join(HEAD_NAMES)}")
         if self.main_metric and self.main_metric not in self.metrics:
             raise ValueError(f"task {self.name!r}: main_metric {self.main_metric!r} is not in metrics {self.metrics}")
         if self.head == "multiple_choice" and not self.num_choices:

@@ -1,0 +1,62 @@
+"""Where runs execute: one after another in this process (serial), or as tasks on a Dask cluster."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+from xit.grid.config import GridConfig
+from xit.grid.execute import RunOutcome, execute_run
+from xit.grid.runs import RunSpec
+from xit.paths import export_xit_pythonpath
+
+
+def run_serial(runs: list[RunSpec], report: Callable[[RunOutcome], None]) -> None:
+    """Execute runs one after another; a first Ctrl-C stops after the current run, a second at once."""
+    import signal
+    import threading
+
+    stop = threading.Event()
+
+    def first_interrupt(signum: int, frame: object) -> None:
+        # A KeyboardInterrupt raised inside papermill's event loop can be swallowed or turned into a
+        # failed cell; a flag is checked between runs, so the stop is certain and no run is half-done.
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        print("\ninterrupt: stopping after the current run (Ctrl-C again to stop now)", file=sys.stderr)
+
+    in_main = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, first_interrupt) if in_main else None
+    try:
+        for spec in runs:
+            if stop.is_set():
+                raise KeyboardInterrupt
+            report(execute_run(spec))
+    finally:
+        if in_main:
+            signal.signal(signal.SIGINT, previous)
+
+
+
+def run_dask(runs: list[RunSpec], config: GridConfig, report: Callable[[RunOutcome], None]) -> None:
+    """Submit each run as a task to a Dask cluster (a LocalCluster unless config.scheduler names one)."""
+    from distributed import Client, LocalCluster, as_completed
+
+    export_xit_pythonpath()
+    cluster = None
+    if config.scheduler:
+        client = Client(config.scheduler)
+    else:
+        # One thread per worker process: each run's kernel already uses the cores torch gives it.
+        cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, env={"PYTHONPATH": os.environ["PYTHONPATH"]})
+        client = Client(cluster)
+    try:
+        futures = [client.submit(execute_run, spec, key=f"xit-run-{spec.run_id}", pure=False) for spec in runs]
+        for future in as_completed(futures):
+            report(future.result())
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,184 @@
+"""Executing one run with papermill: train (unless k = 0 or cached), evaluate, stamp rows, record status for resume."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from xit.grid.runs import RunSpec, canonical
+from xit.io import write_json_atomic, write_parquet_atomic
+from xit.paths import export_xit_pythonpath
+
+#: Columns the grid stamps on every result row (after the retrieval columns of docs/contracts.md).
+RUN_COLUMNS = ("run_id", "k", "tasks", "seed")
+
+#: Kernel start attempts per notebook (parallel starts can collide on ports).
+KERNEL_START_ATTEMPTS = 3
+
+#: What notebook 01 writes beside encoder/: copied into each run folder that uses the encoder.
+TRAINING_RECORDS = ("dev_metrics.parquet", "train_log.parquet", "train_summary.json")
+
+TRAIN_SUMMARY = "train_summary.json"
+
+
+
+@dataclass
+class RunOutcome:
+    """What happened to one run: done (ran now), skipped (already done) or failed (with its error)."""
+
+    run_id: str
+    k: int
+    tasks: str
+    seed: int | None
+    status: str
+    seconds: float
+    path: str
+    trained: bool = False
+    error: str = ""
+
+
+
+def _status_file(run_dir: Path) -> Path:
+    return run_dir / "status.json"
+
+
+
+def is_done(spec: RunSpec) -> bool:
+    """A run is done when its status.json says so and its results table exists (both written atomically)."""
+    status = _status_file(spec.run_dir)
+    if not status.is_file() or not (spec.run_dir / "results.parquet").is_file():
+        return False
+    try:
+        return json.loads(status.read_text(encoding="utf-8")).get("status") == "done"
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
+
+def _encoder_ready(spec: RunSpec) -> bool:
+    """The encoder cache holds a finished training for this run's key."""
+    enc = spec.encoder_dir
+    return enc is not None and (enc / "done.json").is_file() and (enc / "encoder").is_dir()
+
+
+
+def execute_notebook(notebook: str | Path, output: Path, parameters: dict[str, Any], timeout: int | None) -> None:
+    """Execute one notebook with papermill, saving the executed copy as it runs (kept on failure)."""
+    import papermill as pm
+
+    export_xit_pythonpath()
+    for attempt in range(KERNEL_START_ATTEMPTS):
+        try:
+            pm.execute_notebook(
+                str(notebook),
+                str(output),
+                parameters=canonical(parameters),
+                kernel_name="python3",
+                progress_bar=False,
+                log_output=False,
+                execution_timeout=timeout,
+                # The kernel's own log (TCP warnings, shutdown noise) would drown the progress bar.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )
+            return
+        except RuntimeError as err:
+            # Kernels started at the same moment by parallel workers can race for a TCP port and die
+            # before running any cell; that start is retried, any other error is the run's own.
+            if "Kernel died before replying" not in str(err) or attempt == KERNEL_START_ATTEMPTS - 1:
+                raise
+            time.sleep(1 + attempt)
+
+
+
+def stamp_results(spec: RunSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """The run's rows with run_id, k, tasks, seed set by the grid (whatever the notebook wrote)."""
+    rows = rows.copy()
+    rows["run_id"] = spec.run_id
+    rows["k"] = spec.k
+    rows["tasks"] = spec.tasks_label
+    rows["seed"] = pd.array([spec.seed] * len(rows), dtype="Int64")
+    return rows[list(RUN_COLUMNS) + [c for c in rows.columns if c not in RUN_COLUMNS]]
+
+
+
+def execute_run(spec: RunSpec) -> RunOutcome:
+    """Execute one run (train unless k = 0 or cached, then evaluate); never raises for a failing notebook."""
+    start = time.perf_counter()
+    run_dir = spec.run_dir
+
+    def outcome(status: str, trained: bool = False, error: str = "") -> RunOutcome:
+        return RunOutcome(spec.run_id, spec.k, spec.tasks_label, spec.seed, status,
+                          round(time.perf_counter() - start, 2), str(run_dir), trained, error)
+
+    if is_done(spec):
+        return outcome("skipped")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "error.txt").unlink(missing_ok=True)
+    write_json_atomic({"status": "running", "params": dataclasses.asdict(spec), "host": os.uname().nodename,
+                       "pid": os.getpid(), "started": time.time()}, _status_file(run_dir))
+    trained = False
+    try:
+        model = spec.model
+        if spec.k > 0:
+            enc = spec.encoder_dir
+            assert enc is not None
+            if not _encoder_ready(spec):
+                if (enc / TRAIN_SUMMARY).is_file() and not (enc / "encoder").is_dir():
+                    shutil.rmtree(enc)  # a finished training whose weights were dropped: train afresh
+                execute_notebook(spec.training_notebook, run_dir / "01_intermediate_training.ipynb",
+                                  {"model": spec.model, "tasks": list(spec.tasks), "train": spec.train,
+                                   "seed": spec.seed, "output_dir": str(enc)}, spec.cell_timeout)
+                if not (enc / "encoder").is_dir():
+                    raise RuntimeError(f"training notebook finished but wrote no encoder at {enc / 'encoder'}")
+                write_json_atomic({"model": spec.model, "tasks": list(spec.tasks), "seed": spec.seed,
+                                   "train": spec.train, "trained_by": spec.run_id}, enc / "done.json")
+                trained = True
+            model = str(enc / "encoder")
+            for name in TRAINING_RECORDS:  # the run's own copy of what its training logged
+                if (enc / name).is_file():
+                    shutil.copy2(enc / name, run_dir / name)
+        execute_notebook(spec.retrieval_notebook, run_dir / "02_retrieval.ipynb",
+                          {"model": model, "eval": spec.eval, "output_dir": str(run_dir), "run_info": spec.run_info},
+                          spec.cell_timeout)
+        results_path = run_dir / "results.parquet"
+        if not results_path.is_file():
+            raise RuntimeError(f"retrieval notebook finished but wrote no {results_path}")
+        rows = stamp_results(spec, pd.read_parquet(results_path))
+        write_parquet_atomic(rows, results_path)
+        write_json_atomic({"status": "done", "params": dataclasses.asdict(spec), "rows": len(rows),
+                           "trained": trained, "seconds": round(time.perf_counter() - start, 2),
+                           "finished": time.time()}, _status_file(run_dir))
+        if spec.k > 0 and not spec.keep_encoders:
+            _drop_encoder_weights(spec)
+        return outcome("done", trained)
+    except Exception as err:  # a failing run is recorded and reported; the other runs go on
+        message = f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}"
+        (run_dir / "error.txt").write_text(message, encoding="utf-8")
+        write_json_atomic({"status": "failed", "params": dataclasses.asdict(spec), "error": f"{type(err).__name__}: {err}",
+                           "finished": time.time()}, _status_file(run_dir))
+        return outcome("failed", trained, short_error(err))
+
+
+
+def short_error(err: BaseException) -> str:
+    """The first meaningful line of an error (papermill's carry the notebook's exception name and value)."""
+    ename, evalue = getattr(err, "ename", None), getattr(err, "evalue", None)
+    text = f"{ename}: {evalue}" if ename else f"{type(err).__name__}: {err}"
+    return text.strip().splitlines()[0][:300] if text.strip() else type(err).__name__
+
+
+
+def _drop_encoder_weights(spec: RunSpec) -> None:
+    """Free disk after a done run when the grid keeps no encoders (the run folder has the training records)."""
+    enc = spec.encoder_dir
+    if enc is not None:
+        shutil.rmtree(enc, ignore_errors=True)
