@@ -45,8 +45,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from xit.config import load_yaml
-    from xit.io import write_parquet_atomic
     from xit.retrieval.suite import EvalConfig, evaluate_encoder
+    from xit.io import write_parquet_atomic
 
     raw = load_yaml(args.params) if args.params else {}
     config = EvalConfig.from_dict(raw.get("eval", raw))

@@ -6,12 +6,6 @@
 """
 
 from xit.analysis import figures, published, stats, tables
-from xit.analysis.results import (
-    HEADLINE_METRIC,
-    RESULT_COLUMNS,
-    load_results,
-    run_scores,
-    validate_results,
-)
+from xit.analysis.results import HEADLINE_METRIC, RESULT_COLUMNS, load_results, run_scores, validate_results
 
 __all__ = ["HEADLINE_METRIC", "RESULT_COLUMNS", "figures", "load_results", "published", "run_scores", "stats", "tables", "validate_results"]

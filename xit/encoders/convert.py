@@ -176,15 +176,7 @@ def precompiled_charsmap(normalization: list[tuple[int, tuple[int, ...]]]) -> by
 
 def build_tokenizer(packed: PackedE5, max_length: int):
     """A fast XLM-R-style tokenizer (unigram pieces + scores, metaspace, <s> … </s>)."""
-    from tokenizers import (
-        Regex,
-        Tokenizer,
-        decoders,
-        models,
-        normalizers,
-        pre_tokenizers,
-        processors,
-    )
+    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
     sp = packed.special_ids

@@ -25,14 +25,7 @@ from xit.errors import DataNotFoundError, XitConfigError
 from xit.paths import DATA_ENV, data_dir
 from xit.retrieval import data as rdata
 from xit.retrieval.cache import EmbeddingCache, EncodeSettings
-from xit.retrieval.metrics import (
-    language_bias_table,
-    map_at_k,
-    optimal_threshold,
-    prf_at_threshold,
-    tatoeba_accuracy,
-    top_relevant_language,
-)
+from xit.retrieval.metrics import language_bias_table, map_at_k, optimal_threshold, prf_at_threshold, tatoeba_accuracy, top_relevant_language
 from xit.retrieval.mining import KNN_BACKENDS, STRATEGIES, mine, mined_id_pairs
 
 #: Every retrieval target; ``bucc-tatoeba`` is a BUCC-style corpus built from Tatoeba.

@@ -16,8 +16,7 @@ import datasets
 
 from xit.config import choice
 from xit.errors import DataNotFoundError, XitConfigError
-from xit.paths import DATA_ENV
-from xit.paths import data_dir as default_data_dir
+from xit.paths import DATA_ENV, data_dir as default_data_dir
 from xit.tasks.readers import normalise_space
 
 log = logging.getLogger(__name__)

@@ -15,8 +15,7 @@ import pandas as pd
 
 from xit.config import choice
 from xit.errors import DataNotFoundError, XitConfigError
-from xit.paths import DATA_ENV
-from xit.paths import data_dir as default_data_dir
+from xit.paths import DATA_ENV, data_dir as default_data_dir
 from xit.tasks.readers import FEATURES, READERS, XQUAD_EN, normalise_space
 from xit.tasks.registry import TASKS, get_task
 from xit.tasks.spec import SPLITS, TaskSpec
