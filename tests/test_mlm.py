@@ -22,7 +22,10 @@ from xit.tasks.readers import normalise_space
 # Measured with `pytest tests/test_mlm.py` (see docs/training.md, "Continued MLM (control)").
 CORPUS_RANGE = (41_000, 43_000)            # default: unevaluated languages, translations of evaluated English dropped
 CORPUS_RANGE_WITH_TRANSLATIONS = (51_500, 52_500)
-LOSS_DROP = 0.8                            # nats, mean of steps 31-40 below mean of steps 1-10
+#: The loss test's recipe (frozen word embeddings): 2.7x fewer sequences than 40 steps x 16, for CPU time.
+STEPS, BATCH, LR = 30, 8, 2e-4
+LOSS_DROP = 0.3                            # nats: train loss, mean of the last 10 steps below the first 10
+DEV_NLL_DROP = 2.0                         # nats: held-out masked-token nll (fixed masks) before vs after
 SPEC = MLMTaskSpec()
 
 
@@ -226,7 +229,7 @@ def _dev_metrics(head_type, model, head, features, tokenizer):
 
 
 def test_masked_token_loss_falls(e5_small, mlm_features):
-    """40 AdamW steps (batch 16, max_length 48, lr 1e-4, frozen word embeddings, as the CPU grids train)."""
+    """STEPS AdamW steps (batch BATCH, max_length 48, lr LR, frozen word embeddings, as the CPU grids train)."""
     torch.set_num_threads(2)
     torch.manual_seed(0)
     tok = e5_small.tokenizer
@@ -236,15 +239,15 @@ def test_masked_token_loss_falls(e5_small, mlm_features):
     head_type = MLMHeadType(model, seed=0)
     head = head_type.build(SPEC, model.config.hidden_size)
     frozen_before = embeddings.detach().clone()
-    dev = head_type.mask_once(mlm_features[-64:], tok, seed=1)
+    dev = head_type.mask_once(mlm_features[-48:], tok, seed=1)
     model.eval()
     dev_before = _dev_metrics(head_type, model, head, dev, tok)
     model.train()
     params = list({id(p): p for p in [*model.parameters(), *head.parameters()] if p.requires_grad}.values())
-    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    optimizer = torch.optim.AdamW(params, lr=LR)
     losses = []
-    for step in range(40):
-        batch = head_type.collate(mlm_features[step * 16 : (step + 1) * 16], tok)
+    for step in range(STEPS):
+        batch = head_type.collate(mlm_features[step * BATCH : (step + 1) * BATCH], tok)
         loss = head_type.loss(head_type.logits(model, head, batch, ["input_ids", "attention_mask"]), batch)
         loss.backward()
         optimizer.step()
@@ -252,9 +255,9 @@ def test_masked_token_loss_falls(e5_small, mlm_features):
         losses.append(loss.item())
     model.eval()
     dev_after = _dev_metrics(head_type, model, head, dev, tok)
-    print(f"MLM loss steps 1-10 {np.mean(losses[:10]):.3f}, steps 31-40 {np.mean(losses[-10:]):.3f}; "
+    print(f"MLM losses {[round(x, 2) for x in losses]}\nMLM loss steps 1-10 {np.mean(losses[:10]):.3f}, last 10 {np.mean(losses[-10:]):.3f}; "
           f"held-out nll {dev_before['nll']:.3f} -> {dev_after['nll']:.3f}, accuracy {dev_before['accuracy']:.1f} -> {dev_after['accuracy']:.1f}")
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - LOSS_DROP
-    assert dev_after["nll"] < dev_before["nll"] - LOSS_DROP
+    assert dev_after["nll"] < dev_before["nll"] - DEV_NLL_DROP
     assert torch.equal(embeddings, frozen_before) and head.predictions.decoder.weight is embeddings
     assert torch.count_nonzero(head.predictions.bias) > 0  # the output bias trains
