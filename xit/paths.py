@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from xit.errors import DataNotFoundError
+from xit.errors import DataNotFoundError, XitConfigError
 
 #: The one setting that tells xit where the offline data lives.
 DATA_ENV = "XIT_DATA_DIR"
 #: Where converted models and embedding caches go (not in git).
 CACHE_ENV = "XIT_CACHE_DIR"
 
+#: Points xit at a notebooks/ folder explicitly (e.g. an installed xit using a checkout's notebooks).
+NOTEBOOK_ENV = "XIT_NOTEBOOK_DIR"
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: The installed package; a wheel built from a checkout carries the notebooks here (setup.py copies them).
+PACKAGE_DIR = Path(__file__).resolve().parent
 
 
 def data_dir(required: bool = True) -> Path:
@@ -50,3 +55,28 @@ def export_xit_pythonpath() -> None:
     parts = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in parts:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *parts])
+
+def notebook_dirs() -> list[Path]:
+    """Where xit looks for its notebooks, in order: $XIT_NOTEBOOK_DIR, the checkout's notebooks/, the packaged copy."""
+    env = os.environ.get(NOTEBOOK_ENV)
+    if env:
+        return [Path(env).expanduser()]  # an explicit setting is never silently bypassed
+    return [REPO_ROOT / "notebooks", PACKAGE_DIR / "notebooks"]
+
+
+def notebook_path(name: str) -> Path:
+    """The path of one of xit's notebooks (e.g. '02_retrieval.ipynb'); XitConfigError naming the fix when absent."""
+    file_name = Path(name).name
+    if not file_name.endswith(".ipynb") or Path(name).parent not in (Path("."), Path("notebooks")):
+        raise XitConfigError(f"notebook name {name!r} is not one of xit's notebooks; give a file name such as '02_retrieval.ipynb'")
+    places = notebook_dirs()
+    for folder in places:
+        if (folder / file_name).is_file():
+            return (folder / file_name).resolve()
+    where = " and ".join(str(folder) for folder in places)
+    if os.environ.get(NOTEBOOK_ENV):
+        fix = f"point {NOTEBOOK_ENV} at a folder holding xit's notebooks (a checkout's notebooks/), or unset it"
+    else:
+        fix = (f"this xit was installed without its notebooks. Install from a checkout (`pip install /path/to/xit` "
+               f"ships them; `pip install -e /path/to/xit` uses the checkout's), or set {NOTEBOOK_ENV}=/path/to/xit/notebooks")
+    raise XitConfigError(f"notebook {file_name!r} not found (looked in {where}): {fix}.")

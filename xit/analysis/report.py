@@ -27,9 +27,8 @@ from xit.analysis.results import (
     task_names,
 )
 from xit.errors import XitConfigError
-from xit.paths import REPO_ROOT, export_xit_pythonpath
+from xit.paths import REPO_ROOT, export_xit_pythonpath, notebook_path
 
-REPORT_NOTEBOOK = REPO_ROOT / "notebooks" / "05_report.ipynb"
 DEFAULT_REPORT_DIR = REPO_ROOT / "outputs" / "report"
 PACKAGES = ("torch", "transformers", "datasets", "numpy", "pandas", "scipy", "seaborn", "matplotlib", "faiss-cpu", "papermill", "nbconvert")
 
@@ -153,7 +152,8 @@ def build_report(results_path: str | Path, output_dir: str | Path = DEFAULT_REPO
     out.mkdir(parents=True, exist_ok=True)
     executed = out / "05_report.ipynb"
     export_xit_pythonpath()
-    pm.execute_notebook(str(REPORT_NOTEBOOK), str(executed), cwd=str(REPORT_NOTEBOOK.parent),
+    report_notebook = notebook_path("05_report.ipynb")  # fails here, before a kernel starts, with the fix
+    pm.execute_notebook(str(report_notebook), str(executed), cwd=str(report_notebook.parent),
                         parameters={"results_path": str(results_file), "output_dir": str(out)},
                         kernel_name="python3", progress_bar=False, execution_timeout=timeout,
                         extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
