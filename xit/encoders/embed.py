@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from xit.encoders.loading import Encoder
 from xit.config import choice
+from xit.encoders.loading import Encoder
 from xit.errors import XitConfigError
 
 
