@@ -7,7 +7,7 @@
 "old" = today's grid run: two notebook kernels (training, retrieval), the encoder loaded in each, the
 full fp32 encoder saved and reloaded, encoding at batch 64 in fp32. "new" = one kernel that hands the
 trained model to evaluation in process (no save, no reload) and encodes with encode_texts' defaults
-(precision "auto": bf16 only on a CPU with native bf16). Both paths run in this invocation, so the
+(fp32 here: this CPU has no native bf16, see the precision table). Both paths run in this invocation, so the
 ratio column holds under whatever load the machine has; the load average is printed with the table.
 """
 
@@ -133,7 +133,7 @@ def save_phases(trained, out: Path) -> dict[str, float]:
     """Saving the full fp32 encoder + reloading it, vs saving only the weights training changes (word embeddings frozen)."""
     from safetensors.torch import save_file
 
-    full, save_full = timed(lambda: trained.model.save_pretrained(out / "full"))
+    _, save_full = timed(lambda: trained.model.save_pretrained(out / "full"))
     _, reload_s = timed(load_encoder, str(out / "full"))
     frozen = "embeddings.word_embeddings.weight"
     changed = {k: v.contiguous() for k, v in trained.model.state_dict().items() if k != frozen}
@@ -169,7 +169,7 @@ def demo_table(enc, quick: bool, baseline_only: bool) -> list[dict[str, Any]]:
         train_ph, trained = training_phases(enc, train_params, ["squad_v1"], out / "run")
         save_ph = save_phases(trained, out / "save")
         old_eval = eval_phases(trained, eval_params, "eval", precision="fp32", batch_size=64)
-        new_eval = old_eval if baseline_only else eval_phases(trained, eval_params, "eval")
+        new_eval = old_eval if baseline_only else eval_phases(trained, eval_params, "eval", precision="auto")
         rows = evaluate_encoder(trained, EvalConfig.from_dict({**eval_params, "targets": ["tatoeba"], "cache": False, "progress": False}))
         collect = collection_seconds(rows, out / "collect")
     rows_out = [("kernel start + imports (per notebook)", 2 * kernel, kernel), ("model load (per notebook)", 2 * load_s, load_s)]
@@ -211,11 +211,11 @@ def study_table(enc, quick: bool, gflops: float, sample: int) -> list[dict[str, 
         scale = lengths.sum() / lengths[list(pick)].sum()
         flops = forward_flops(lengths, enc.model.config)
         rows.append({"texts": name, "n": len(texts), "tokens": int(lengths.sum()), "tokenize s": tok_s,
-                     "encode s" + (" (extrapolated)" if quick else ""): enc_s * scale, "GFLOP": flops / 1e9,
+                     "encode s": enc_s * scale, "measured on": f"{len(sub)} texts" + (" (scaled by tokens)" if quick else ""), "GFLOP": flops / 1e9,
                      "floor s (fp32 matmul)": flops / (gflops * 1e9), "share of encode": 0.0})
-    total = sum(r[[k for k in r if k.startswith("encode s")][0]] for r in rows)
+    total = sum(r["encode s"] for r in rows)
     for r in rows:
-        r["share of encode"] = r[[k for k in r if k.startswith("encode s")][0]] / total
+        r["share of encode"] = r["encode s"] / total
     return rows
 
 
@@ -228,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none')")
     args = ap.parse_args(argv)
     baseline_only = os.environ.get(BASELINE_ENV) == "1"
+    sys.stdout.reconfigure(line_buffering=True)  # tables appear as they finish when redirected to a file
     print(f"load average at start: {os.getloadavg()}; threads: {__import__('torch').get_num_threads()}")
     enc = load_encoder(DEFAULT_MODEL, device="cpu")
     parts = set(args.parts.split(","))

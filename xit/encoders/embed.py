@@ -60,13 +60,14 @@ def encode_texts(
     exclude_special: bool = False,
     progress: bool = True,
     desc: str = "encoding",
-    precision: str = "auto",
+    precision: str = "fp32",
     batching: str = "sorted",
 ) -> dict[int, np.ndarray]:
     """Mean-pooled, L2-normalised float32 embeddings per requested layer (keys are hidden_states indices).
 
-    ``precision``: "fp32", "bf16" (torch.autocast) or "auto" (bf16 only on a CPU with native bf16,
-    see xit.encoders.precision). Pooling and normalisation always run in float32.
+    ``precision``: "fp32" (default), "bf16" (torch.autocast) or "auto" (bf16 only on a CPU with native
+    bf16, see xit.encoders.precision). Pooling and normalisation always run in float32. The default
+    stays fp32 until bf16's retrieval metrics are shown to match (docs/speed.md).
     """
     import torch
     from tqdm.auto import tqdm
