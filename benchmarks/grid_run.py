@@ -222,7 +222,7 @@ def study_table(enc, quick: bool, gflops: float, sample: int) -> list[dict[str, 
 def main(argv: list[str] | None = None) -> None:
     """Print the per-phase tables (Markdown)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--size", choices=["demo", "study", "both"], default="demo")
+    ap.add_argument("--size", choices=["demo", "study", "both", "none"], default="demo")
     ap.add_argument("--quick", action="store_true", help="10 training steps, smaller demo eval caps, study encode extrapolated from a sample")
     ap.add_argument("--sample", type=int, default=96, help="texts per study target encoded under --quick")
     ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none')")
@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> None:
     texts = study_texts(None, True)
     samples = {"tatoeba (short)": (texts["tatoeba"][0][::40][:128], "passage: "), "lareqa candidates (long)": (texts["lareqa candidates"][0][::20][:32], "passage: ")}
     if "batching" in parts:
-        print("\n## encode batching (fp32, last layer)\n\n" + markdown(batching_table(enc, samples, (16, 32, 64, 128))))
+        print("\n## encode batching (fp32, last layer)\n\n" + markdown(batching_table(enc, samples, (16, 64, 128))))
     if "precision" in parts:
         small = {k: (v[0][: 32 if "short" in k else 8], v[1]) for k, v in samples.items()}
         rows, cosine = precision_table(enc, small)
