@@ -77,7 +77,7 @@ def batching_table(enc, samples: dict[str, tuple[list[str], str]], sizes: tuple[
         variants = [("sorted", b) for b in sizes] + [("unsorted", 64), ("max_length", 64)]
         for batching, batch_size in variants:
             r = encode_rate(enc, texts, prefix, [-1], batch_size=batch_size, precision="fp32", batching=batching)
-            rows.append({"texts": name, "batching": batching, "batch_size": batch_size, **r})
+            rows.append({"sample": name, "batching": batching, "batch_size": batch_size, **r})
     return rows
 
 
@@ -127,5 +127,5 @@ def training_step_table(enc, steps: int = 3, batch_size: int = 16, length: int =
             opt.zero_grad(set_to_none=True)
             if step:  # the first step pays one-off allocations
                 times.append(time.perf_counter() - start)
-        rows.append({"precision": precision, "seconds_per_step": float(np.median(times)), "steps": steps, "loss": float(loss)})
+        rows.append({"precision": precision, "seconds_per_step": float(np.median(times)), "steps": steps, "loss": float(loss.detach())})
     return rows
