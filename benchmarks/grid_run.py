@@ -1,0 +1,257 @@
+"""Where the time of one grid run goes, phase by phase, and what the faster path saves (docs/speed.md).
+
+    PYTHONPATH=. python benchmarks/grid_run.py --size demo --quick      # ~5 min on 2 busy cores
+    PYTHONPATH=. python benchmarks/grid_run.py --size both              # demo run + study evaluation
+    XIT_SPEED_BASELINE=1 PYTHONPATH=. python benchmarks/grid_run.py     # only the old path
+
+"old" = today's grid run: two notebook kernels (training, retrieval), the encoder loaded in each, the
+full fp32 encoder saved and reloaded, encoding at batch 64 in fp32. "new" = one kernel that hands the
+trained model to evaluation in process (no save, no reload) and encodes with encode_texts' defaults
+(fp32 here: this CPU has no native bf16, see the precision table). Both paths run in this invocation, so the
+ratio column holds under whatever load the machine has; the load average is printed with the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from speed_parts import (
+    batching_table,
+    floor_table,
+    forward_flops,
+    precision_table,
+    timed,
+    token_lengths,
+    training_step_table,
+)
+
+from xit.config import load_yaml
+from xit.encoders import DEFAULT_MODEL, encode_texts, load_encoder
+from xit.retrieval import cache as cache_module
+from xit.retrieval import data as rdata
+
+BASELINE_ENV = "XIT_SPEED_BASELINE"
+STUDY_EVAL = dict(targets=["tatoeba", "bucc", "lareqa"], layers="all", tatoeba_languages="xtremer41", tatoeba_max_sentences=200,
+                  bucc_languages=["zh"], bucc_split="dev", bucc_max_sentences=2000, lareqa_languages="all", lareqa_max_paragraphs=24)
+
+
+def markdown(rows: list[dict[str, Any]] | pd.DataFrame, digits: int = 2) -> str:
+    """A Markdown table (no tabulate dependency)."""
+    frame = pd.DataFrame(rows)
+    fmt = lambda v: f"{v:.{digits}f}" if isinstance(v, (float, np.floating)) else str(v)
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def kernel_start_seconds() -> float:
+    """A fresh interpreter importing what the notebooks import (a papermill kernel pays this plus its own start)."""
+    _, seconds = timed(subprocess.run, [sys.executable, "-c", "import xit.retrieval.suite, xit.training"], check=True,
+                       env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    return seconds
+
+
+class EncodeMeter:
+    """Wraps the encode_texts the retrieval cache calls: per-call texts, tokens, tokenizing and encoding seconds."""
+
+    def __init__(self, **overrides: Any):
+        self.calls: list[dict[str, float]] = []
+        self.overrides = overrides
+
+    def __call__(self, enc, texts, **kwargs: Any) -> dict[int, np.ndarray]:
+        lengths, tok_s = timed(token_lengths, enc, list(texts), kwargs.get("prefix", ""), kwargs.get("max_length", 256))
+        out, seconds = timed(encode_texts, enc, texts, **{**kwargs, **self.overrides})
+        self.calls.append({"texts": len(texts), "tokens": int(lengths.sum()), "tokenize_s": tok_s, "encode_s": seconds})
+        return out
+
+
+def eval_phases(enc, eval_params: dict[str, Any], label: str, **overrides: Any) -> dict[str, float]:
+    """Evaluate target by target (no embedding cache): tokenize, encode, and metrics (+ data loading) seconds."""
+    from xit.retrieval.suite import EvalConfig, evaluate_encoder
+
+    phases: dict[str, float] = {}
+    meter = EncodeMeter(**overrides)
+    real = cache_module.encode_texts
+    cache_module.encode_texts = meter
+    try:
+        for target in eval_params["targets"]:
+            meter.calls.clear()
+            _, wall = timed(evaluate_encoder, enc, EvalConfig.from_dict({**eval_params, "targets": [target], "cache": False, "progress": False}))
+            enc_s, tok_s = sum(c["encode_s"] for c in meter.calls), sum(c["tokenize_s"] for c in meter.calls)
+            n_texts, n_tokens = sum(c["texts"] for c in meter.calls), sum(c["tokens"] for c in meter.calls)
+            phases[f"{label} {target}: encode ({n_texts} texts, {n_tokens} tokens)"] = enc_s - tok_s
+            phases[f"{label} {target}: tokenize"] = tok_s
+            phases[f"{label} {target}: data + metrics"] = wall - enc_s
+    finally:
+        cache_module.encode_texts = real
+    return phases
+
+
+def training_phases(enc, train_params: dict[str, Any], tasks: list[str], out: Path) -> tuple[dict[str, float], Any]:
+    """Task loading + featurising, optimizer steps, dev evaluation, measured around xit.training's public API."""
+    from xit.training import (
+        MultiTaskModel,
+        TrainConfig,
+        evaluate_task,
+        load_heads,
+        load_task_data,
+        train,
+    )
+
+    config = TrainConfig.from_dict({**train_params, "model": DEFAULT_MODEL, "tasks": tasks, "seed": 0, "progress": False})
+    start = time.perf_counter()
+    data = load_task_data(config)
+    for task in data.values():
+        task.train_features = task.head_type.featurize(task.spec, task.train_examples, enc.tokenizer, config.max_length)
+        task.dev_features = task.head_type.featurize(task.spec, task.dev_examples, enc.tokenizer, config.max_length)
+    data_s = time.perf_counter() - start
+    result, train_wall = timed(train, config, out, encoder=enc)
+    log = result.train_log
+    steps_s = float((config.batch_size / log["examples_per_s"]).sum())
+    trained = load_encoder(str(out / "encoder"), device="cpu")
+    heads = load_heads(out / "heads.pt")
+    input_keys = [k for k in enc.tokenizer.model_input_names if k in ("input_ids", "attention_mask", "token_type_ids")]
+    model = MultiTaskModel(trained.model, heads, {n: t.head_type for n, t in data.items()}, input_keys)
+    _, dev_s = timed(lambda: [evaluate_task(model, n, t, enc.tokenizer, config, "cpu") for n, t in data.items()])
+    phases = {"task loading + featurising": data_s, f"training steps ({len(log)} x batch {config.batch_size})": steps_s,
+              "dev evaluation": dev_s, "train() wall (all of the above + save)": train_wall}
+    return phases, trained
+
+
+def save_phases(trained, out: Path) -> dict[str, float]:
+    """Saving the full fp32 encoder + reloading it, vs saving only the weights training changes (word embeddings frozen)."""
+    from safetensors.torch import save_file
+
+    _, save_full = timed(lambda: trained.model.save_pretrained(out / "full"))
+    _, reload_s = timed(load_encoder, str(out / "full"))
+    frozen = "embeddings.word_embeddings.weight"
+    changed = {k: v.contiguous() for k, v in trained.model.state_dict().items() if k != frozen}
+    _, save_changed = timed(save_file, changed, str(out / "changed.safetensors"))
+    mb = lambda p: sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file()) / 1e6
+    return {f"save full fp32 encoder ({mb(out / 'full'):.0f} MB)": save_full, "reload saved encoder": reload_s,
+            f"save changed weights only ({mb(out / 'changed.safetensors'):.0f} MB)": save_changed}
+
+
+def collection_seconds(rows: pd.DataFrame, out: Path, runs: int = 16) -> float:
+    """Writing one run's results.parquet and reading/concatenating a grid's worth (per run)."""
+    from xit.io import write_parquet_atomic
+
+    start = time.perf_counter()
+    paths = [write_parquet_atomic(rows, out / f"r{i}" / "results.parquet") for i in range(runs)]
+    pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    return (time.perf_counter() - start) / runs
+
+
+def demo_table(enc, quick: bool, baseline_only: bool) -> list[dict[str, Any]]:
+    """Per-phase seconds of one demo run (squad_v1, k=1), old path vs new path."""
+    from xit.retrieval.suite import EvalConfig, evaluate_encoder
+
+    grid = load_yaml(Path(__file__).resolve().parent.parent / "params" / "demo.yaml")
+    train_params, eval_params = dict(grid["train"]), dict(grid["eval"])
+    if quick:
+        train_params["max_steps"] = 10
+        eval_params.update(tatoeba_max_sentences=25, lareqa_max_paragraphs=2, bucc_tatoeba_pairs=50, bucc_tatoeba_size=100)
+    kernel = kernel_start_seconds()
+    _, load_s = timed(load_encoder, DEFAULT_MODEL)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp)
+        train_ph, trained = training_phases(enc, train_params, ["squad_v1"], out / "run")
+        save_ph = save_phases(trained, out / "save")
+        old_eval = eval_phases(trained, eval_params, "eval", precision="fp32", batch_size=64)
+        new_eval = old_eval if baseline_only else eval_phases(trained, eval_params, "eval", precision="auto")
+        rows = evaluate_encoder(trained, EvalConfig.from_dict({**eval_params, "targets": ["tatoeba"], "cache": False, "progress": False}))
+        collect = collection_seconds(rows, out / "collect")
+    rows_out = [("kernel start + imports (per notebook)", 2 * kernel, kernel), ("model load (per notebook)", 2 * load_s, load_s)]
+    rows_out += [(k, v, v) for k, v in train_ph.items() if not k.startswith("train()")]
+    for k, v in save_ph.items():
+        rows_out.append((k, v if "full" in k or "reload" in k else 0.0, v if "changed" in k else 0.0))
+    rows_out += [(k, v, new_eval[k]) for k, v in old_eval.items()]
+    rows_out.append(("collection (write + read results)", collect, collect))
+    table = [{"phase": k, "old s": o, "new s": n, "new/old": (n / o) if o else float("nan")} for k, o, n in rows_out]
+    total_old, total_new = sum(r["old s"] for r in table), sum(r["new s"] for r in table)
+    table.append({"phase": "TOTAL", "old s": total_old, "new s": total_new, "new/old": total_new / total_old})
+    table.append({"phase": "(train() wall, includes its own save)", "old s": train_ph["train() wall (all of the above + save)"], "new s": float("nan"), "new/old": float("nan")})
+    return table
+
+
+def study_texts(root: Path | None, quick: bool) -> dict[str, tuple[list[str], str]]:
+    """The texts the study evaluation encodes, per target and prefix (as evaluate_encoder dedups them)."""
+    langs = rdata.resolve_tatoeba_languages("xtremer41", rdata.available_tatoeba_languages(root))
+    pairs = [rdata.load_tatoeba(lang, root, "local", 200) for lang in langs]
+    bucc = rdata.load_bucc("zh", "dev", root, None, 2000)
+    lareqa = rdata.load_xquad_r("all", root, max_paragraphs=24)
+    return {
+        "tatoeba": (list(dict.fromkeys(t for p in pairs for t in p.src + p.eng)), "passage: "),
+        "bucc": (list(dict.fromkeys(bucc.src)) + list(dict.fromkeys(bucc.en)), "passage: "),
+        "lareqa questions": (lareqa.questions, "query: "),
+        "lareqa candidates": (lareqa.candidate_texts(True), "passage: "),
+    }
+
+
+def study_table(enc, quick: bool, gflops: float, sample: int) -> list[dict[str, Any]]:
+    """Study evaluation (all 13 layers): tokens, FLOPs, floor time, measured (or sample-extrapolated) encode time."""
+    rows = []
+    for name, (texts, prefix) in study_texts(None, quick).items():
+        lengths, tok_s = timed(token_lengths, enc, texts, prefix)
+        rng = np.random.default_rng(0)
+        pick = sorted(rng.choice(len(texts), size=min(sample, len(texts)), replace=False)) if quick else range(len(texts))
+        sub = [texts[i] for i in pick]
+        _, enc_s = timed(encode_texts, enc, sub, layers="all", prefix=prefix, progress=False)
+        scale = lengths.sum() / lengths[list(pick)].sum()
+        flops = forward_flops(lengths, enc.model.config)
+        rows.append({"texts": name, "n": len(texts), "tokens": int(lengths.sum()), "tokenize s": tok_s,
+                     "encode s": enc_s * scale, "measured on": f"{len(sub)} texts" + (" (scaled by tokens)" if quick else ""), "GFLOP": flops / 1e9,
+                     "floor s (fp32 matmul)": flops / (gflops * 1e9), "share of encode": 0.0})
+    total = sum(r["encode s"] for r in rows)
+    for r in rows:
+        r["share of encode"] = r["encode s"] / total
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the per-phase tables (Markdown)."""
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", choices=["demo", "study", "both", "none"], default="demo")
+    ap.add_argument("--quick", action="store_true", help="10 training steps, smaller demo eval caps, study encode extrapolated from a sample")
+    ap.add_argument("--sample", type=int, default=96, help="texts per study target encoded under --quick")
+    ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none')")
+    args = ap.parse_args(argv)
+    baseline_only = os.environ.get(BASELINE_ENV) == "1"
+    sys.stdout.reconfigure(line_buffering=True)  # tables appear as they finish when redirected to a file
+    print(f"load average at start: {os.getloadavg()}; threads: {__import__('torch').get_num_threads()}")
+    enc = load_encoder(DEFAULT_MODEL, device="cpu")
+    parts = set(args.parts.split(","))
+    floor = floor_table()
+    gflops = float(np.median([r["fp32 GFLOP/s"] for r in floor]))
+    if "floor" in parts:
+        print("\n## matmul throughput (e5-small shapes)\n\n" + markdown(floor, 1))
+    if args.size in ("demo", "both"):
+        print("\n## one demo run (squad_v1, k=1)" + (" --quick" if args.quick else "") + "\n\n" + markdown(demo_table(enc, args.quick, baseline_only)))
+    if args.size in ("study", "both"):
+        print(f"\n## study evaluation, 13 layers (floor at {gflops:.1f} GFLOP/s)\n\n" + markdown(study_table(enc, args.quick, gflops, args.sample)))
+    texts = study_texts(None, True)
+    samples = {"tatoeba (short)": (texts["tatoeba"][0][::40][:128], "passage: "), "lareqa candidates (long)": (texts["lareqa candidates"][0][::20][:32], "passage: ")}
+    if "batching" in parts:
+        print("\n## encode batching (fp32, last layer)\n\n" + markdown(batching_table(enc, samples, (16, 64, 128))))
+    if "precision" in parts:
+        small = {k: (v[0][: 32 if "short" in k else 8], v[1]) for k, v in samples.items()}
+        rows, cosine = precision_table(enc, small)
+        print("\n## encode precision\n\n" + markdown(rows) + "\n\ncosine bf16 vs fp32 (first sample): " + ", ".join(f"{k} {v:.5f}" for k, v in cosine.items()))
+    if "train-bf16" in parts:
+        print("\n## training step (BertModel fwd+bwd+AdamW, batch 16, len 64, word embeddings frozen)\n\n" + markdown(training_step_table(enc)))
+    print(f"\nload average at end: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
