@@ -115,6 +115,13 @@ class TargetRegistry(Mapping[str, TargetSpec]):
                 f"unknown retrieval target {name!r}.{suggest(name, list(self._specs))} Known targets: {', '.join(self._specs)}"
             ) from None
 
+    def __contains__(self, name: object) -> bool:
+        return name in self._specs
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """The spec of ``name``, or ``default`` when it is not registered."""
+        return self._specs.get(name, default)
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._specs)
 
