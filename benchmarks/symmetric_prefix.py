@@ -32,11 +32,11 @@ def main() -> None:
     enc = load_encoder(args.model)
     frames, lines = [], []
     for prefix in ("query", "passage"):
-        params = dict(
-            targets=["tatoeba", "bucc"], layers=[-1], symmetric_prefix=prefix, tatoeba_languages="xtremer41",
-            tatoeba_max_sentences=args.tatoeba_max, bucc_languages=["zh"], bucc_split="dev", bucc_max_sentences=args.bucc_max,
-            cache=False, progress=False,
-        )
+        params = {
+            "targets": ["tatoeba", "bucc"], "layers": [-1], "symmetric_prefix": prefix, "tatoeba_languages": "xtremer41",
+            "tatoeba_max_sentences": args.tatoeba_max, "bucc_languages": ["zh"], "bucc_split": "dev", "bucc_max_sentences": args.bucc_max,
+            "cache": False, "progress": False,
+        }
         start = time.perf_counter()
         rows = evaluate_encoder(enc, EvalConfig.from_dict(params), run_info={"symmetric": prefix})
         wall = time.perf_counter() - start
