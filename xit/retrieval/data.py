@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,18 +20,14 @@ from xit.paths import DATA_ENV, data_dir, require_files
 
 # --------------------------------------------------------------------------- Tatoeba
 
-#: XTREME's 36 Tatoeba languages, as LASER file codes (PROTOCOL.md).
-XTREME36 = (
-    "afr ara bul ben deu ell spa est eus pes fin fra heb hin hun ind ita jpn jav kat kaz kor "
-    "mal mar nld por rus swh tam tel tha tgl tur urd vie cmn"
-).split()
+#: XTREME's 36 Tatoeba languages, as LASER file codes (Hu et al. 2020, XTREME, arXiv 2003.11080).
+XTREME36 = ["afr", "ara", "bul", "ben", "deu", "ell", "spa", "est", "eus", "pes", "fin", "fra", "heb", "hin", "hun", "ind", "ita", "jpn", "jav", "kat", "kaz", "kor", "mal", "mar", "nld", "por", "rus", "swh", "tam", "tel", "tha", "tgl", "tur", "urd", "vie", "cmn"]
 #: XTREME-R's 41: the 36 plus az, lt, pl, uk, ro.
 XTREMER41 = XTREME36 + ["aze", "lit", "pol", "ukr", "ron"]
 #: XTREME's two-letter names for the 41 LASER codes (accepted in explicit lists).
 ISO_TO_LASER = dict(
     zip(
-        "af ar bg bn de el es et eu fa fi fr he hi hu id it ja jv ka kk ko ml mr nl pt ru sw ta te th tl tr ur vi zh "
-        "az lt pl uk ro".split(),
+        ["af", "ar", "bg", "bn", "de", "el", "es", "et", "eu", "fa", "fi", "fr", "he", "hi", "hu", "id", "it", "ja", "jv", "ka", "kk", "ko", "ml", "mr", "nl", "pt", "ru", "sw", "ta", "te", "th", "tl", "tr", "ur", "vi", "zh", "az", "lt", "pl", "uk", "ro"],
         XTREMER41,
     )
 )
@@ -444,15 +441,44 @@ def mewslix_files(folder: Path, split: str = "dev") -> list[Path]:
     return [Path(folder) / "candidate_set_entities.jsonl", Path(folder) / f"wikinews_mentions-{split}.jsonl"]
 
 
-def _mention_text(context: dict, span: dict) -> str:
-    """The mention followed by the sentence that contains it (the whole text if no sentence spans)."""
-    text = context["text"]
-    sentence = text
+#: XTREME-R's mention markers, and the pattern that escapes pre-existing "{...}" in the context to "(...)".
+_MARKER_L, _MARKER_R = "{", "}"
+_MARKED = re.compile(rf"{re.escape(_MARKER_L)}(.*?){re.escape(_MARKER_R)}")
+
+
+def _normalise_lines(text: str) -> str:
+    """Newlines to spaces and double spaces to single ones, as XTREME-R's preprocessing does."""
+    return " ".join(text.splitlines()).replace("  ", " ").strip()
+
+
+def preprocess_mention(context: dict, span: dict, example_id: str = "") -> str:
+    """A mention as XTREME-R encodes it (google-research/xtreme third_party/utils_mewslix.py, preprocess_mention).
+
+    The sentence holding the mention, with the mention wrapped in "{ ... }" and prepended once more
+    (so truncation cannot cut it): ``"Smith: The verdict came back for { Smith }, who ..."``. Braces
+    already in the sentence become parentheses.
+    """
+    text, start, end = context["text"], span["start"], span["end"]
     for s in context.get("sentence_spans", []):
-        if s["start"] <= span["start"] < s["end"]:
-            sentence = text[s["start"] : s["end"]]
+        # XTREME-R's Span.locate_in: the first sentence that fully contains the mention.
+        if s["start"] <= start < s["end"] and s["start"] < end <= s["end"]:
+            left, right = text[s["start"] : start], text[end : s["end"]]
             break
-    return f"{span['text']} | {sentence.strip()}"
+    else:
+        raise DataNotFoundError(
+            f"Mewsli-X mention {example_id or span!r} lies in no single sentence of its context "
+            "(XTREME-R's preprocess_mention needs one); the file is not the released Mewsli-X data"
+        )
+    left, right = _MARKED.sub(r"(\1)", left), _MARKED.sub(r"(\1)", right)
+    markup = f"{left} {_MARKER_L} {span['text']} {_MARKER_R} {right}"
+    return _normalise_lines(f"{span['text']}: {markup}")
+
+
+def preprocess_entity(entity: dict) -> str:
+    """An entity's description sentences joined (XTREME-R's preprocess_entity_description)."""
+    description = entity["description"]
+    spans = entity.get("sentence_spans") or [{"start": 0, "end": len(description)}]
+    return _normalise_lines(" ".join(description[s["start"] : s["end"]] for s in spans))
 
 
 def load_mewslix(folder: str | Path | None, split: str = "dev", max_mentions: int | None = None) -> MewslixData:
@@ -467,7 +493,7 @@ def load_mewslix(folder: str | Path | None, split: str = "dev", max_mentions: in
             if line.strip():
                 e = json.loads(line)
                 entity_ids.append(e["entity_id"])
-                entities.append(f"{e['title']}. {e['description']}".strip())
+                entities.append(preprocess_entity(e))
     index = {eid: i for i, eid in enumerate(entity_ids)}
     m_ids, m_langs, m_texts, relevant = [], [], [], []
     with open(paths[1], encoding="utf-8") as f:
@@ -482,7 +508,7 @@ def load_mewslix(folder: str | Path | None, split: str = "dev", max_mentions: in
                     continue
                 m_ids.append(m["example_id"])
                 m_langs.append(record["context"]["language"])
-                m_texts.append(_mention_text(record["context"], m["mention_span"]))
+                m_texts.append(preprocess_mention(record["context"], m["mention_span"], m["example_id"]))
                 relevant.append([index[m["entity_id"]]])
                 if max_mentions is not None and len(m_ids) >= max_mentions:
                     return MewslixData(m_ids, m_langs, m_texts, entity_ids, entities, relevant)

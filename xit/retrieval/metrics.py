@@ -1,4 +1,4 @@
-"""Retrieval metrics: Tatoeba accuracy, BUCC P/R/F1 at thresholds, AP@k / mAP@k, LAReQA language bias.
+"""Retrieval metrics: Tatoeba accuracy, BUCC P/R/F1 at thresholds (oracle, carried across halves), AP@k / mAP@k, LAReQA language bias.
 
 All returned scores are on a 0-100 scale except thresholds (margin scores).
 """
@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from xit.errors import XitConfigError
 
 
 def tatoeba_accuracy(queries: np.ndarray, candidates: np.ndarray) -> float:
@@ -110,3 +112,47 @@ def language_bias_table(question_languages: list[str], top_languages: list[str])
     """Question language x language of the top-ranked relevant answer, in % of the row's questions."""
     table = pd.crosstab(pd.Series(question_languages, name="question"), pd.Series(top_languages, name="answer"), normalize="index")
     return 100.0 * table
+
+
+def source_halves(src_ids: list[str], gold: set[tuple[str, str]], seed: int) -> tuple[frozenset[str], frozenset[str]]:
+    """A seeded partition of the source sentence ids into halves A and B.
+
+    Gold source sentences are split evenly (A gets the extra one), then the other sentences, so each
+    half holds half of the gold and half of the distractors.
+    """
+    rng = np.random.default_rng(seed)
+    gold_src = sorted({s for s, _ in gold})
+    others = sorted(set(src_ids) - set(gold_src))
+    a: set[str] = set()
+    b: set[str] = set()
+    for ids in (gold_src, others):
+        order = rng.permutation(len(ids))
+        cut = (len(ids) + 1) // 2
+        a.update(ids[i] for i in order[:cut])
+        b.update(ids[i] for i in order[cut:])
+    return frozenset(a), frozenset(b)
+
+
+def carried_halves(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set[tuple[str, str]], src_ids: list[str], seed: int) -> PRF:
+    """P/R/F1 at a threshold tuned on the other half of the gold (mean of both halves; threshold = mean of both).
+
+    Mining runs once over every sentence; each mined pair is scored in the half of its source sentence
+    (`source_halves`), so a half never sees the other half's gold (nor its distractors). The F1-optimal
+    threshold of half A scores half B and vice versa: no number is scored at a threshold tuned on its own gold.
+    """
+    if len({s for s, _ in gold}) < 2:
+        raise XitConfigError(f"a carried threshold needs at least 2 gold source sentences to split in halves, got {len(gold)} gold pairs")
+    scores = np.asarray(scores, dtype=np.float64)
+    halves = []
+    for ids in source_halves(src_ids, gold, seed):
+        keep = [i for i, p in enumerate(pairs) if p[0] in ids]
+        halves.append(([pairs[i] for i in keep], scores[keep], {g for g in gold if g[0] in ids}))
+    (pairs_a, scores_a, gold_a), (pairs_b, scores_b, gold_b) = halves
+    threshold_a = optimal_threshold(pairs_a, scores_a, gold_a).threshold
+    threshold_b = optimal_threshold(pairs_b, scores_b, gold_b).threshold
+    on_b = prf_at_threshold(pairs_b, scores_b, gold_b, threshold_a)
+    on_a = prf_at_threshold(pairs_a, scores_a, gold_a, threshold_b)
+    return PRF(
+        (on_a.precision + on_b.precision) / 2, (on_a.recall + on_b.recall) / 2, (on_a.f1 + on_b.f1) / 2,
+        (threshold_a + threshold_b) / 2, on_a.n_predicted + on_b.n_predicted,
+    )

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pandas as pd
 
+from xit.retrieval.targets import TARGETS
+
 #: The headline metric of each target (the value shown in per-target tables and bars).
-HEADLINE = {"tatoeba": "accuracy", "bucc": "f1", "bucc-tatoeba": "f1", "lareqa": "map@20", "mewslix": "map@20"}
+HEADLINE = TARGETS.headline_metrics()
 
 
 def target_tables(rows: pd.DataFrame) -> dict[str, pd.DataFrame]:

@@ -2,12 +2,12 @@
 
 XQuAD (and so XQuAD-R, LAReQA's data) is 240 paragraphs of the SQuAD v1.1 dev set; the SQuAD readers
 already drop those paragraphs, and this guard checks every training task against every target of a
-run before training starts. Texts are compared after whitespace normalisation, exactly.
+run before training starts. Texts are compared after whitespace normalisation, exactly. Which texts a
+target contributes is its `xit.retrieval.targets.TargetSpec.english_texts` (bucc-tatoeba: Tatoeba's).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -15,19 +15,12 @@ from pathlib import Path
 import datasets
 
 from xit.config import choice
-from xit.errors import DataNotFoundError, XitConfigError
-from xit.paths import DATA_ENV, data_dir as default_data_dir
+from xit.errors import XitConfigError
+from xit.paths import data_dir as default_data_dir
 from xit.tasks.readers import normalise_space
 
 log = logging.getLogger(__name__)
 
-#: English-side files of each retrieval target, relative to the data root (globs allowed).
-TARGET_FILES: dict[str, tuple[str, ...]] = {
-    "lareqa": ("xtreme-r/xquad-r/en.json",),
-    "tatoeba": ("tatoeba-v1/tatoeba.*-eng.eng",),
-    "bucc": ("bucc2018/zh-en.dev.en",),
-    "mewslix": (),  # not available offline; nothing to compare against
-}
 POLICIES = ("error", "warn")
 #: Texts shorter than this many words ('1', 'Yes .') are too generic to count as leakage.
 MIN_WORDS = 3
@@ -37,39 +30,13 @@ class ContaminationError(XitConfigError):
     """A training task shares exact texts with an evaluation target."""
 
 
-def _xquad_r_texts(path: Path) -> Iterator[str]:
-    """Contexts, candidate sentences and questions of an XQuAD-R file."""
-    for article in json.loads(path.read_text(encoding="utf-8"))["data"]:
-        for para in article["paragraphs"]:
-            yield para["context"]
-            yield from para.get("sentences", [])
-            for qa in para["qas"]:
-                yield qa["question"]
-
-
-def _lines(path: Path, tab_id: bool) -> Iterator[str]:
-    """One text per line; BUCC lines are '<id>\\t<sentence>'."""
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            yield line.split("\t", 1)[1] if tab_id and "\t" in line else line
-
-
 def target_texts(target: str, data_dir: str | Path | None = None) -> set[str]:
-    """The whitespace-normalised English texts of one evaluation target (empty for Mewsli-X offline)."""
-    choice(target, list(TARGET_FILES), "target")
+    """The whitespace-normalised English texts of one evaluation target (its TargetSpec.english_texts; empty for Mewsli-X)."""
+    from xit.retrieval.targets import TARGETS
+
+    choice(target, list(TARGETS), "target")
     root = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-    paths = [p for pattern in TARGET_FILES[target] for p in sorted(root.glob(pattern))]
-    if TARGET_FILES[target] and not paths:
-        raise DataNotFoundError(
-            f"contamination check for target {target!r}: no file matching {', '.join(TARGET_FILES[target])} "
-            f"under {root}. Set {DATA_ENV}=/path/to/shared/data or pass data_dir=..."
-        )
-    texts: set[str] = set()
-    for path in paths:
-        raw = _xquad_r_texts(path) if path.suffix == ".json" else _lines(path, tab_id=(target == "bucc"))
-        texts.update(t for t in map(normalise_space, raw) if t)
-    return texts
+    return {t for t in map(normalise_space, TARGETS[target].english_texts(root)) if t}
 
 
 def texts_of(dataset: datasets.Dataset | Iterable[dict]) -> Iterator[str]:

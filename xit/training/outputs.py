@@ -15,6 +15,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from xit.encoders.delta import DELTA_META, is_delta, save_delta
 from xit.errors import XitConfigError
 from xit.io import write_json_atomic
 from xit.tasks.heads import get_head_type
@@ -133,11 +134,15 @@ def save_encoder(model: MultiTaskModel, tokenizer: Any, base_path: str | None, o
     """The encoder in Hugging Face format (plus the base model's non-weight json, e.g. xit_encoder.json) and heads.pt."""
     enc_dir, tmp = out / "encoder", out / ".encoder.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.encoder.save_pretrained(tmp)
+    frozen = shared_frozen_weights(model.encoder) if config.freeze_word_embeddings else []
+    if frozen and base_path and Path(base_path).is_dir() and not is_delta(base_path):
+        save_delta(model.encoder, tmp, base_path, frozen)  # ~85 MB instead of ~470 MB for e5-small
+    else:
+        model.encoder.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     if base_path and Path(base_path).is_dir():
         for src in Path(base_path).glob("*.json"):
-            if not (tmp / src.name).exists() and not src.name.endswith(WEIGHT_SUFFIXES):
+            if not (tmp / src.name).exists() and not src.name.endswith(WEIGHT_SUFFIXES) and src.name != DELTA_META:
                 shutil.copy2(src, tmp / src.name)
     write_json_atomic(
         {"base_model": config.model, "tasks": list(config.tasks), "steps": step, "seed": config.seed,
@@ -155,6 +160,14 @@ def save_encoder(model: MultiTaskModel, tokenizer: Any, base_path: str | None, o
     os.replace(str(heads_path) + ".tmp", heads_path)
     return enc_dir, heads_path
 
+
+
+def shared_frozen_weights(encoder: nn.Module) -> list[str]:
+    """State-dict names of the frozen word-embedding matrix (training never changes it)."""
+    weight = encoder.get_input_embeddings().weight
+    if weight.requires_grad:
+        return []
+    return [name for name, tensor in encoder.state_dict(keep_vars=True).items() if tensor is weight]
 
 
 def load_heads(path: str | Path) -> dict[str, nn.Module]:
