@@ -108,3 +108,22 @@ def test_a_trained_encoder_has_drifted(tiny_trained, e5_small_path, data_dir):
     assert summary.loc[12, "cka"] > 0.5  # four small steps do not destroy the geometry
     assert set(table["trained_model"]) == {str(tiny_trained)} and set(table["base_model"]) == {str(e5_small_path)}
     assert isinstance(table, pd.DataFrame) and table["value"].notna().all()
+
+
+def test_drift_scatter_draws_one_point_per_run_with_both_tables(tmp_path):
+    from xit.analysis import figures
+
+    runs = [f"r{i}" for i in range(7)]
+    scores = pd.DataFrame({"run_id": runs, "k": [0, 1, 1, 2, 2, 4, 4], "value": np.linspace(80, 86, 7),
+                           "kind": ["base", "trained", "shuffled", "trained", "shuffled", "trained", "l2sp"]})
+    drift = pd.DataFrame([(r, layer, metric, "all", v) for r, v in zip(runs[:6], np.linspace(1.0, 0.7, 6))
+                          for layer in (0, 12) for metric in ("cka", "param_distance")],
+                         columns=["run_id", "layer", "metric", "language", "value"])
+    out = figures.drift_scatter(scores, drift, out_dir=tmp_path)
+    assert isinstance(out, figures.FigureOutput) and out.paths["png"].is_file()
+    ax = out.figure.axes[0]
+    points = np.vstack([c.get_offsets() for c in ax.collections])
+    assert len(points) == 6  # r6 has no drift row
+    assert sorted(points[:, 0].round(6)) == sorted(np.linspace(1.0, 0.7, 6).round(6))
+    assert "layer 12" in ax.get_xlabel() and len(ax.collections) == 3  # one marker per kind present
+    assert isinstance(figures.drift_scatter(scores, drift, metric="nope"), figures.Note)
