@@ -294,3 +294,40 @@ def loss_curves(train_log: pd.DataFrame, window: int = 5, ax: Any = None) -> Any
     sns.lineplot(data=df, x="step", y="rolling loss", hue="task", linewidth=2.0, ax=ax)
     ax.set(xlabel="optimizer step", ylabel="training loss", title="training loss per task")
     return ax
+
+
+def drift_scatter(scores: pd.DataFrame, drift: pd.DataFrame, metric: str = "cka", layer: int | None = None,
+                  score_label: str = "retrieval score", out_dir: str | Path | None = None,
+                  name: str = "drift_scatter") -> FigureOutput | Note:
+    """One point per run: its retrieval score (``scores``: run_id, k, kind, value) against its drift
+    (``drift.parquet`` rows with run_id: ``metric`` at ``layer``, default the last; languages averaged), coloured by k, marked by kind."""
+    need = {"run_id", "k", "kind", "value"}
+    if not need <= set(scores.columns):
+        return Note(f"the scores table lacks {sorted(need - set(scores.columns))}; pass one row per run with run_id, k, kind, value.")
+    rows = drift[drift["metric"] == metric]
+    if "language" in rows.columns:
+        rows = rows[rows["language"] == "all"]
+    if rows.empty:
+        return Note(f"no drift rows for metric {metric!r} (collect drift.parquet: run notebook 02 with base_model).")
+    layer = int(rows["layer"].max()) if layer is None else int(layer)
+    per_run = rows[rows["layer"] == layer].groupby("run_id", as_index=False)["value"].mean().rename(columns={"value": "drift"})
+    score = scores.groupby(["run_id", "k", "kind"], as_index=False)["value"].mean()
+    points = score.merge(per_run, on="run_id", how="inner")
+    if points.empty:
+        return Note(f"no run has both a score and {metric!r} drift at layer {layer}; check that run_id matches in both tables.")
+    ks, kinds = sorted(points["k"].unique()), sorted(points["kind"].unique())
+    palette = dict(zip(ks, sns.color_palette("viridis", n_colors=len(ks))))
+    markers = dict(zip(kinds, ["o", "s", "^", "D", "v", "P", "X", "*"] * (len(kinds) // 8 + 1)))
+    fig, (ax,) = _new_figure(1, 6.0, 4.4)
+    for kind in kinds:
+        part = points[points["kind"] == kind]
+        ax.scatter(part["drift"], part["value"], c=[palette[k] for k in part["k"]], marker=markers[kind],
+                   s=46, edgecolors="black", linewidths=0.5)
+    handles = [Line2D([], [], linestyle="", marker="o", color=palette[k], label=f"k={k}") for k in ks]
+    handles += [Line2D([], [], linestyle="", marker=markers[kind], color="grey", label=str(kind)) for kind in kinds]
+    ax.legend(handles=handles, fontsize="small", loc="best")
+    axis = {"cka": "linear CKA with the start (1 = unchanged)", "param_distance": "relative weight distance ‖θ−θ₀‖/‖θ₀‖",
+            "alignment_gap": "alignment gap (pair − non-pair cosine)"}.get(metric, metric)
+    ax.set_xlabel(f"{axis}, layer {layer}")
+    ax.set_ylabel(score_label)
+    return _finish(fig, name, f"Retrieval against drift from the start ({metric}, layer {layer})", out_dir)

@@ -25,6 +25,11 @@ EVAL_TARGETS = ("tatoeba", "bucc", "bucc-tatoeba", "lareqa", "mewslix")
 #: Fields that change neither the numbers nor the outputs of a run (a resume may change them).
 NON_RESULT_FIELDS = ("progress", "checkpoint_every", "keep_checkpoints")
 
+LABEL_CONTROLS = ("none", "shuffled")
+
+#: Control fields left out of the fingerprint at their defaults, so runs made before they existed still match.
+CONTROL_DEFAULTS = {"label_control": "none", "l2sp": 0.0}
+
 
 
 @dataclass
@@ -77,6 +82,10 @@ class TrainConfig:
     max_grad_norm: float | None = 1.0
     #: Freeze the word-embedding matrix: roughly halves CPU step time (English data touches few rows).
     freeze_word_embeddings: bool = False
+    #: Control run: "shuffled" destroys each task's training labels (xit.tasks.controls.destroy_labels).
+    label_control: str = "none"
+    #: L2-SP (Li et al. 2018, arXiv 1802.01483): loss += l2sp * sum ||theta - theta_0||^2 over trainable encoder weights.
+    l2sp: float = 0.0
     #: Per-task caps (an int for every task, or {task: int}); null = all data.
     max_train_examples: int | dict[str, int] | None = None
     max_dev_examples: int | dict[str, int] | None = 1000
@@ -149,6 +158,8 @@ class TrainConfig:
         if self.precision != "fp32" and not torch.cuda.is_available():
             raise XitConfigError(f"train.precision={self.precision!r} needs a GPU and none is visible; use precision: fp32 on CPU")
         choice(self.contamination, CONTAMINATION_POLICIES, "train.contamination")
+        choice(self.label_control, LABEL_CONTROLS, "train.label_control")
+        require_number(self.l2sp, "train.l2sp", 0, hint=" (0 = off; e.g. 0.01 pulls the encoder toward its start weights)")
         choice(self.data_source, ("auto", "local", "hub"), "train.data_source")
         if not isinstance(self.eval_targets, (list, tuple)):
             raise XitConfigError(f"train.eval_targets={self.eval_targets!r} must be a list of retrieval targets, e.g. [tatoeba, bucc, lareqa]")
@@ -170,5 +181,6 @@ class TrainConfig:
 
     def fingerprint(self) -> str:
         """A hash of the fields that determine a run's numbers (a resume must match it)."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NON_RESULT_FIELDS}
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NON_RESULT_FIELDS
+                  and not (k in CONTROL_DEFAULTS and v == CONTROL_DEFAULTS[k])}
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -41,6 +41,11 @@ def load_task_data(config: TrainConfig) -> dict[str, TaskData]:
         }
         if len(split["train"]) == 0 or len(split["dev"]) == 0:
             raise XitConfigError(f"task {name!r} has {len(split['train'])} train and {len(split['dev'])} dev examples; it needs both")
+        if config.label_control == "shuffled":
+            # Train labels only: dev stays intact, so dev metrics show the control at chance.
+            from xit.tasks.controls import destroy_labels
+
+            split["train"] = destroy_labels(spec, split["train"], config.seed)
         data[name] = TaskData(spec, get_head_type(spec.head, span), split["train"], split["dev"])
     return data
 

@@ -29,7 +29,7 @@ from xit.io import write_json_atomic, write_parquet_atomic
 from xit.tasks.heads import feature_length
 from xit.training.config import TrainConfig
 from xit.training.data import TaskData, guard_contamination, load_task_data
-from xit.training.model import MultiTaskModel, dev_rows, fresh_encoder, parameter_groups
+from xit.training.model import MultiTaskModel, dev_rows, fresh_encoder, l2sp_distance, parameter_groups, start_weights
 from xit.training.outputs import (
     CHECKPOINT_STATE,
     SUMMARY_FILE,
@@ -70,6 +70,8 @@ class TrainingRun:
     dev_rows: list[dict[str, Any]] = field(default_factory=list)
     start_step: int = 0
     resumed_from: int | None = None
+    #: L2-SP's θ₀ (trainable encoder weights at the start); None when l2sp is 0.
+    anchor: dict[str, torch.Tensor] | None = None
 
 
 def prepare(config: TrainConfig, out: Path, encoder: Any | None, started: float) -> TrainingRun:
@@ -117,9 +119,12 @@ def prepare(config: TrainConfig, out: Path, encoder: Any | None, started: float)
     # The scheduler is stepped once per optimizer step by us (not prepared, so it is not
     # stepped once per process); it is registered so checkpoints carry it.
     accelerator.register_for_checkpointing(scheduler)
+    unwrapped = accelerator.unwrap_model(model)
+    # Taken before any resume loads trained weights, so a resumed run keeps the true start as θ₀.
+    anchor = start_weights(unwrapped.encoder) if config.l2sp > 0 else None
     return TrainingRun(config, out, accelerator, data, tokenizer, getattr(base, "path", None), model,
-                       accelerator.unwrap_model(model), optimizer, scheduler, batches, sizes,
-                       task_probabilities(sizes, config.sampler), total_steps, started)
+                       unwrapped, optimizer, scheduler, batches, sizes,
+                       task_probabilities(sizes, config.sampler), total_steps, started, anchor=anchor)
 
 
 def resume(run: TrainingRun) -> None:
@@ -156,6 +161,7 @@ def train_step(run: TrainingRun, step: int) -> dict[str, Any]:
     tick = time.perf_counter()
     step_loss = torch.zeros((), device=device)
     n_features = 0
+    distance = None
     for micro in range(config.gradient_accumulation):
         global_batch = run.batches[task_name].next()
         n_features += len(global_batch)
@@ -166,7 +172,12 @@ def train_step(run: TrainingRun, step: int) -> dict[str, Any]:
         last = micro == config.gradient_accumulation - 1
         with (nullcontext() if last else accelerator.no_sync(run.model)), accelerator.autocast():
             loss = task.head_type.loss(run.model(task_name, batch), batch) / config.gradient_accumulation
-        accelerator.backward(loss)
+        if last and run.anchor is not None:
+            # Once per optimizer step, on the last micro-batch, so DDP syncs its gradient with the rest.
+            distance = l2sp_distance(run.unwrapped.encoder, run.anchor)
+            accelerator.backward(loss + config.l2sp * distance)
+        else:
+            accelerator.backward(loss)
         step_loss += loss.detach()
     if config.max_grad_norm:
         accelerator.clip_grad_norm_(run.model.parameters(), config.max_grad_norm)
@@ -178,6 +189,8 @@ def train_step(run: TrainingRun, step: int) -> dict[str, Any]:
     seconds = time.perf_counter() - tick
     row = {"step": step + 1, "task": task_name, "loss": loss_value, "lr": float(lr),
            "examples_per_s": n_features / seconds if seconds > 0 else float("nan")}
+    if distance is not None:  # Σ‖θ − θ₀‖² before this step's update (the logged loss excludes the penalty)
+        row["l2sp_distance"] = float(distance.detach().item())
     run.log_rows.append(row)
     return row
 
@@ -196,7 +209,8 @@ def save(run: TrainingRun) -> TrainResult:
     """Write the encoder, heads, logs, final dev metrics and the summary (last: it marks the run finished)."""
     config, out, accelerator = run.config, run.out, run.accelerator
     accelerator.wait_for_everyone()
-    train_log = with_run_id(run.log_rows, config.run_id, ["step", "task", "loss", "lr", "examples_per_s"])
+    columns = ["step", "task", "loss", "lr", "examples_per_s"] + (["l2sp_distance"] if config.l2sp > 0 else [])
+    train_log = with_run_id(run.log_rows, config.run_id, columns)
     mix = task_mix(train_log, run.probabilities, run.sizes)
     if accelerator.is_main_process:
         log.info("realised task mix:\n%s", mix.to_string(index=False))

@@ -86,3 +86,16 @@ def dev_rows(model: MultiTaskModel, data: dict[str, TaskData], tokenizer: Any, c
         for metric, value in evaluate_task(model, name, task, tokenizer, config, device).items():
             rows.append({"step": step, "task": name, "metric": metric, "value": float(value), "n": len(task.dev_examples)})
     return rows
+
+
+
+def start_weights(encoder: nn.Module) -> dict[str, torch.Tensor]:
+    """L2-SP's anchor θ₀: detached copies of the encoder's trainable parameters, on their device."""
+    return {name: p.detach().clone() for name, p in encoder.named_parameters() if p.requires_grad}
+
+
+
+def l2sp_distance(encoder: nn.Module, anchor: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Σ‖θ − θ₀‖² over the anchored encoder parameters (Li et al. 2018, arXiv 1802.01483), in fp32."""
+    params = dict(encoder.named_parameters())
+    return torch.stack([(params[name].float() - start.float()).pow(2).sum() for name, start in anchor.items()]).sum()
