@@ -76,8 +76,9 @@ def test_slope_interval_of_noisy_flat_designs_covers_zero_at_about_the_nominal_r
 
 
 def test_monotone_table_gives_a_positive_slope_and_spearman_one():
-    results = _table(linear_effect(2.0), subsets_per_k=1, seeds=(1,))
+    results = _table(linear_effect(2.0), subsets_per_k=2, seeds=(1,))  # trained runs: k = 1, 1, 2, 2, 5
     trend = stats.trend_test(run_scores(results), seed=0).set_index(["target", "direction"])
+    assert (trend["k_min"] == 1).all() and (trend["n_runs"] == 5).all()  # k=0 is left out by default
     assert trend["spearman_rho"].tolist() == pytest.approx([1.0] * 4)
     # LAReQA values are effect / 2 in the constructed table, so its slope is 1 point per task
     assert trend.loc[("tatoeba", "xx->en"), "slope"] == pytest.approx(2.0)
