@@ -288,8 +288,9 @@ def subset_spread_vs_additive(scores: pd.DataFrame, n_sim: int = 2000, level: fl
     means (additive, plus the log2(k) term where the design identifies it; constant within a k, it adds no spread)
     plus seed noise, its variance pooled over seed replicates of the same subset (the additive residuals when there
     are none: conservative). excess = observed_sd - predicted_sd. A parametric bootstrap (fitted model + Gaussian
-    noise, refitted n_sim times) gives the excess's null distribution: p = (1 + #{excess* >= excess}) / (1 + n_sim)
-    (one-sided: more spread than additive tasks explain) and the interval excess - quantiles of excess*.
+    noise, refitted n_sim times) gives the interval excess - central quantiles of excess*, and the one-sided p
+    (more spread than additive tasks explain) of the lack-of-fit ratio at k (Spread.lack_of_fit), whose null
+    distribution does not depend on the unknown task effects or noise level.
     """
     runs, value = trained_runs(scores, value_column, amount_column)
     checked = []
@@ -323,6 +324,15 @@ class _Spread:
         if self.pure_error_df >= MIN_FOR_INTERVAL:
             return ((y - self.members.T @ (self.averaging @ y)) ** 2).sum(axis=0) / self.pure_error_df
         return ((y - self.hat @ y) ** 2).sum(axis=0) / self.residual_df
+
+    def lack_of_fit(self, y: np.ndarray, at_k: np.ndarray) -> np.ndarray:
+        """Mean over subsets at one k of seeds·(subset mean - fitted)², over the seed-noise variance, per column of y.
+
+        Under an additive truth with Gaussian noise its distribution is free of the task effects and of the noise
+        level, so the parametric bootstrap p-value based on it is exact up to Monte Carlo error.
+        """
+        gap = self.averaging @ (y - self.hat @ y)
+        return (self.members[at_k].sum(axis=1)[:, None] * gap[at_k] ** 2).mean(axis=0) / self.noise_var(y)
 
     def excess(self, y: np.ndarray, at_k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """observed SD, fitted SD, predicted SD and excess at one k, per column of y."""
@@ -372,7 +382,8 @@ def _spread_rows(keys: dict, group: pd.DataFrame, design: Design, y: np.ndarray,
         else:
             null = spread.excess(y_sim, at_k)[3]
             low, high = np.quantile(null, [(1 - level) / 2, (1 + level) / 2])
+            lack = float(spread.lack_of_fit(y[:, None], at_k)[0])
             row |= {"excess_ci_low": excess - float(high), "excess_ci_high": excess - float(low),
-                    "p_value": float((1 + np.sum(null >= excess)) / (1 + n_sim))}
+                    "p_value": float((1 + np.sum(spread.lack_of_fit(y_sim, at_k) >= lack * (1 - 1e-12))) / (1 + n_sim))}
         rows.append(row)
     return rows
