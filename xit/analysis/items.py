@@ -14,7 +14,7 @@ import zlib
 import numpy as np
 import pandas as pd
 
-from xit.analysis.stats import MIN_FOR_INTERVAL, small_sample_note
+from xit.analysis.stats import small_sample_note
 from xit.errors import XitConfigError
 
 ITEM_COLUMNS = ["run_id", "target", "language", "direction", "layer", "item", "value"]
