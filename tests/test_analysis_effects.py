@@ -114,6 +114,8 @@ def test_designs_that_cannot_separate_k_from_composition_are_refused():
     together = [("anli",), ("anli", "ccg", "squad_v1"), ("ccg", "squad_v1"), ("anli", "ccg", "hellaswag", "squad_v1")]
     with pytest.raises(XitConfigError, match="ccg, squad_v1 cannot be told apart"):
         effects.task_count_effect(score_table(together, rng))
+    with pytest.raises(XitConfigError, match="n_perm=5 is too few"):
+        effects.task_count_effect(score_table(factorial(3), rng), n_perm=5)
     wrong_k = score_table(factorial(3), rng).assign(k=1)
     with pytest.raises(XitConfigError, match="k that differs"):
         effects.task_count_effect(wrong_k)

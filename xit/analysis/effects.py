@@ -67,10 +67,8 @@ def trained_runs(scores: pd.DataFrame, value_column: str | None = None, amount_c
     value = value_column or ("score" if "score" in scores.columns else "value")
     missing = [c for c in ("run_id", "k", "tasks", value) if c not in scores.columns]
     if missing:
-        raise XitConfigError(
-            f"run-score table is missing column(s) {', '.join(missing)}; pass the table from "
-            "xit.analysis.results.run_scores(results) (columns run_id, k, tasks, seed, ..., score)."
-        )
+        raise XitConfigError(f"run-score table is missing column(s) {', '.join(missing)}; pass the table from "
+                             "xit.analysis.results.run_scores(results) (columns run_id, k, tasks, seed, ..., score).")
     runs = task_runs(scores, include_untrained=False).reset_index(drop=True)
     counts = np.array([len(s) for s in _task_sets(runs["tasks"])])
     wrong = runs.loc[counts != runs["k"].to_numpy(), "run_id"].astype(str).unique().tolist()
@@ -133,13 +131,11 @@ def task_design(runs: pd.DataFrame, amount_column: str | None = AMOUNT_COLUMN) -
 def check_additive(design: Design, where: str) -> None:
     """Refuse (naming the aliased columns and the fix) when the additive model's effects are not identified."""
     rank, p = _rank(design.additive), design.additive.shape[1]
-    if rank == p:
-        return
-    aliased = [name for j, name in enumerate(design.names) if _rank(np.delete(design.additive, j, axis=1)) == rank]
-    raise XitConfigError(
-        f"{where}: the additive task model is not identified ({', '.join(aliased)} cannot be told apart: tasks that "
-        "always occur together, or in every run). Add runs that separate them, e.g. each task alone at k=1."
-    )
+    if rank < p:
+        aliased = [name for j, name in enumerate(design.names) if _rank(np.delete(design.additive, j, axis=1)) == rank]
+        raise XitConfigError(f"{where}: the additive task model is not identified ({', '.join(aliased)} cannot be told "
+                             "apart: tasks that always occur together, or in every run). Add runs that separate them, "
+                             "e.g. each task alone at k=1.")
 
 
 def check_k_term(design: Design, k_values: list[int], where: str) -> None:
@@ -212,6 +208,15 @@ def _interval(draws: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def check_settings(level: float, **counts: int) -> None:
+    """Refuse a level outside (0, 1) or fewer than 19 permutations / resamples (p could not reach 0.05)."""
+    if not 0 < level < 1:
+        raise XitConfigError(f"level={level} must lie strictly between 0 and 1, e.g. 0.95")
+    for name, count in counts.items():
+        if count < 19:
+            raise XitConfigError(f"{name}={count} is too few: use at least 19 (p cannot go below 1/({name}+1)), e.g. 999")
+
+
 def _few_note(n: int, df: int) -> str:
     return f"too few runs (n={n}, residual df={df}) for an interval or a p-value" if df < MIN_FOR_INTERVAL else ""
 
@@ -224,6 +229,7 @@ def task_count_effect(scores: pd.DataFrame, n_perm: int = 999, n_boot: int = 200
     and a kind column. Refuses, before any fit, designs that cannot separate k from composition. With residual
     df < 3 the coefficient is reported without interval or p-value, and the note says so.
     """
+    check_settings(level, n_perm=n_perm, n_boot=n_boot)
     runs, value = trained_runs(scores, value_column, amount_column)
     if runs.empty:
         raise XitConfigError("the run-score table has no trained task runs (k >= 1); run the grid with k >= 1.")
@@ -292,6 +298,7 @@ def subset_spread_vs_additive(scores: pd.DataFrame, n_sim: int = 2000, level: fl
     (more spread than additive tasks explain) of the lack-of-fit ratio at k (Spread.lack_of_fit), whose null
     distribution does not depend on the unknown task effects or noise level.
     """
+    check_settings(level, n_sim=n_sim)
     runs, value = trained_runs(scores, value_column, amount_column)
     checked = []
     for keys, group in groups(runs):
