@@ -76,8 +76,9 @@ def test_slope_interval_of_noisy_flat_designs_covers_zero_at_about_the_nominal_r
 
 
 def test_monotone_table_gives_a_positive_slope_and_spearman_one():
-    results = _table(linear_effect(2.0), subsets_per_k=1, seeds=(1,))
+    results = _table(linear_effect(2.0), subsets_per_k=2, seeds=(1,))  # trained runs: k = 1, 1, 2, 2, 5
     trend = stats.trend_test(run_scores(results), seed=0).set_index(["target", "direction"])
+    assert (trend["k_min"] == 1).all() and (trend["n_runs"] == 5).all()  # k=0 is left out by default
     assert trend["spearman_rho"].tolist() == pytest.approx([1.0] * 4)
     # LAReQA values are effect / 2 in the constructed table, so its slope is 1 point per task
     assert trend.loc[("tatoeba", "xx->en"), "slope"] == pytest.approx(2.0)
@@ -198,3 +199,33 @@ def test_constant_scores_have_no_rank_correlation_and_tied_tasks_are_named_as_ti
     assert trend["spearman_rho"].isna().all() and (trend["slope"] == 0).all()
     best = tables.best_single_tasks(results)
     assert (best["best single task"] == "tie: all equal").all() and (best["gain (points)"] == 0).all()
+
+
+def test_training_vs_none_is_measured_against_the_untrained_encoder():
+    results = _table(linear_effect(1.5, noise=0.5), k_values=(0, 1, 2, 5))
+    scores = run_scores(results)
+    overall = stats.training_vs_none(scores, seed=0).set_index(["target", "direction"])
+    row = overall.loc[("tatoeba", "xx->en")]
+    assert row["n_runs"] == 14 and row["share_better"] == 1.0
+    # trained runs: 6 at k=1, 6 at k=2, 2 at k=5 -> mean k = 2 -> 3 points over k=0, up to the noise (sd 0.5 / sqrt(8))
+    assert row["difference"] == pytest.approx(3.0, abs=0.3)
+    assert row["ci_low"] < row["difference"] < row["ci_high"] and row["ci_low"] > 0 and row["p_value"] < 1e-3
+    by_k = stats.training_vs_none(scores, by_k=True).set_index(["target", "direction", "k"])
+    assert by_k.loc[("tatoeba", "xx->en", 1), "difference"] == pytest.approx(1.5, abs=0.4)
+    assert by_k.loc[("tatoeba", "xx->en", 5), "note"] == "too few runs (n=2) for an interval"
+    assert np.isnan(by_k.loc[("tatoeba", "xx->en", 5), "ci_low"]) and np.isnan(by_k.loc[("tatoeba", "xx->en", 5), "p_value"])
+
+
+def test_intervals_from_fewer_than_three_runs_are_replaced_by_a_note():
+    assert stats.bootstrap_ci([41.0, 43.0])[1:] == (pytest.approx(np.nan, nan_ok=True), pytest.approx(np.nan, nan_ok=True))
+    assert stats.small_sample_note(2) == "too few runs (n=2) for an interval" and stats.small_sample_note(3) == ""
+    results = _table(linear_effect(2.0, noise=1.0), subsets_per_k=1, seeds=(1,))  # one run per k
+    table = stats.scaling_table(results).set_index(["target", "direction", "k"])
+    assert table.loc[("tatoeba", "xx->en", 0), "note"] == "one deterministic evaluation: no interval"
+    assert table.loc[("tatoeba", "xx->en", 1), "note"] == "too few runs (n=1) for an interval"
+    with_untrained = stats.trend_test(run_scores(results), include_untrained=True).set_index(["target", "direction"])
+    row = with_untrained.loc[("tatoeba", "xx->en")]
+    assert row["k_min"] == 0 and row["n_runs"] == 4 and np.isfinite(row["slope"])
+    assert np.isnan(row["slope_ci_low"]) and row["note"] == "too few runs (n=4) for an interval"
+    spread = stats.language_spread(run_scores(results)).set_index(["target", "direction", "k"])
+    assert spread.loc[("tatoeba", "xx->en", 2), "note"] == "too few runs (n=1) for an interval"

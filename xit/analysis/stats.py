@@ -15,17 +15,35 @@ from xit.analysis.results import headline_rows, run_scores, select_layer
 from xit.config import choice
 
 GROUP = ["target", "direction", "metric"]
+#: Below this many independent units (runs, items) an interval is not reported: it would be too unstable to read.
+MIN_FOR_INTERVAL = 3
+
+
+def small_sample_note(n: int, unit: str = "runs", minimum: int = MIN_FOR_INTERVAL) -> str:
+    """'too few runs (n=2) for an interval' when n < minimum, else ''."""
+    return f"too few {unit} (n={n}) for an interval" if n < minimum else ""
+
+
+def task_runs(scores: pd.DataFrame, include_untrained: bool = True) -> pd.DataFrame:
+    """Rows of task-training runs: kind == "task" where a kind column exists (controls are left out), k >= 1 unless
+    include_untrained."""
+    if "kind" in scores.columns:
+        kind = scores["kind"]
+        scores = scores[kind.isna() | (kind.astype(str).isin(["task", ""]))]
+    return scores if include_untrained else scores[scores["k"] >= 1]
 
 
 def bootstrap_ci(values: np.ndarray | list[float], n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
-    """Mean and percentile-bootstrap interval of a 1-D sample (scipy.stats.bootstrap); NaN bounds for n < 2."""
+    """Mean and percentile-bootstrap interval of a 1-D sample (scipy.stats.bootstrap); NaN bounds for n < 3."""
     values = np.asarray(values, dtype=float)
     values = values[~np.isnan(values)]
     if len(values) == 0:
         return np.nan, np.nan, np.nan
     mean = float(values.mean())
-    if len(values) < 2 or np.ptp(values) == 0:
-        return mean, (mean if len(values) > 1 else np.nan), (mean if len(values) > 1 else np.nan)
+    if len(values) < MIN_FOR_INTERVAL:
+        return mean, np.nan, np.nan
+    if np.ptp(values) == 0:
+        return mean, mean, mean
     res = stats.bootstrap((values,), np.mean, n_resamples=n_boot, confidence_level=level,
                           method="percentile", rng=np.random.default_rng(seed))
     return mean, float(res.confidence_interval.low), float(res.confidence_interval.high)
@@ -72,7 +90,10 @@ def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int =
                 mean, low, high = crossed_bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
             out.append({"target": target, "direction": direction, "metric": metric, "layer": chosen, "k": int(k),
                         "n_runs": matrix.shape[0], "n_languages": matrix.shape[1],
-                        "mean": mean, "ci_low": low, "ci_high": high})
+                        "mean": mean, "ci_low": low, "ci_high": high,
+                        "note": "one deterministic evaluation: no interval" if k == 0 and matrix.shape[0] == 1
+                        else small_sample_note(matrix.shape[0]) if resample == "runs"
+                        else small_sample_note(matrix.size, "run × language cells")})
     table = pd.DataFrame(out)
     base = table[table["k"] == 0].set_index(GROUP)["mean"]
     table["gain"] = table["mean"] - pd.MultiIndex.from_frame(table[GROUP]).map(base.to_dict()).to_numpy(dtype=float)
@@ -98,31 +119,70 @@ def slope_bootstrap(k: np.ndarray, y: np.ndarray, n_boot: int = 2000, level: flo
     return float(low), float(high)
 
 
-def trend_test(scores: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = 0) -> pd.DataFrame:
-    """Per target × direction: Spearman's rho of run score vs k, and the OLS slope (points per task) with intervals."""
+def trend_test(scores: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+               include_untrained: bool = False) -> pd.DataFrame:
+    """Per target × direction: Spearman's rho of run score vs k, and the OLS slope (points per task) with intervals.
+
+    Trained runs only (k >= 1) by default: the jump from no training to some training is a different question
+    (training_vs_none) and would otherwise dominate the slope. include_untrained=True adds the k=0 runs back.
+    """
     out = []
+    scores = task_runs(scores, include_untrained=include_untrained)
     for (target, direction, metric, layer), group in scores.groupby(GROUP + ["layer"], sort=True):
         k, y = group["k"].to_numpy(dtype=float), group["score"].to_numpy(dtype=float)
         row = {"target": target, "direction": direction, "metric": metric, "layer": int(layer),
-               "n_runs": len(group), "k_values": len(np.unique(k))}
+               "n_runs": len(group), "k_values": len(np.unique(k)), "k_min": int(k.min()), "k_max": int(k.max())}
         if row["k_values"] < 2:
-            out.append(row | {"spearman_rho": np.nan, "spearman_p": np.nan, "slope": np.nan})
+            out.append(row | {"spearman_rho": np.nan, "spearman_p": np.nan, "slope": np.nan,
+                              "note": f"only k={int(k[0])}: no trend to test"})
             continue
         constant = np.ptp(y) == 0
         rho = stats.spearmanr(k, y) if not constant else None
         fit = stats.linregress(k, y)
         dof = len(k) - 2
-        t = stats.t.ppf(0.5 + level / 2, dof) if dof > 0 else np.nan
-        boot_low, boot_high = slope_bootstrap(k, y, n_boot=n_boot, level=level, seed=seed)
+        few = dof < MIN_FOR_INTERVAL  # a slope from 3-4 runs has a residual spread too unstable for an interval
+        t = stats.t.ppf(0.5 + level / 2, dof) if not few else np.nan
+        boot_low, boot_high = slope_bootstrap(k, y, n_boot=n_boot, level=level, seed=seed) if not few else (np.nan, np.nan)
         out.append(row | {
             # identical scores at every k: no ranking exists, so rho is undefined (the slope is exactly 0)
             "spearman_rho": float(rho.statistic) if rho is not None else np.nan,
             "spearman_p": float(rho.pvalue) if rho is not None else np.nan,
             "slope": float(fit.slope),
             "slope_ci_low": boot_low, "slope_ci_high": boot_high,
-            "slope_ols_low": float(fit.slope - t * fit.stderr) if dof > 0 else np.nan,
-            "slope_ols_high": float(fit.slope + t * fit.stderr) if dof > 0 else np.nan,
+            "slope_ols_low": float(fit.slope - t * fit.stderr) if not few else np.nan,
+            "slope_ols_high": float(fit.slope + t * fit.stderr) if not few else np.nan,
+            "note": f"too few runs (n={len(k)}) for an interval" if few else "",
         })
+    return pd.DataFrame(out)
+
+
+def training_vs_none(scores: pd.DataFrame, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
+                     by_k: bool = False) -> pd.DataFrame:
+    """Per target × direction × layer (× k when by_k): mean trained-run score minus the untrained (k=0) score.
+
+    The k=0 encoder is one deterministic evaluation, so it is a fixed reference: the interval is the percentile
+    bootstrap of the trained runs' mean minus it, and p is a two-sided one-sample t-test of the trained runs
+    against it. Read it before any trend in k: it says whether training helps at all.
+    """
+    runs = task_runs(scores)
+    out = []
+    for keys, group in runs.groupby(GROUP + ["layer"], sort=True):
+        untrained = group.loc[group["k"] == 0, "score"]
+        trained = group[group["k"] >= 1]
+        parts = trained.groupby("k", sort=True) if by_k else [(None, trained)]
+        for k, part in parts:
+            y = part["score"].to_numpy(dtype=float)
+            base = float(untrained.mean()) if len(untrained) else np.nan
+            mean, low, high = bootstrap_ci(y, n_boot=n_boot, level=level, seed=seed)
+            test = stats.ttest_1samp(y, base) if len(y) >= MIN_FOR_INTERVAL and np.ptp(y) > 0 else None
+            note = "no untrained (k=0) run to compare with" if untrained.empty else small_sample_note(len(y))
+            out.append(dict(zip(GROUP + ["layer"], keys)) | ({"k": int(k)} if by_k else {}) | {
+                "n_runs": len(y), "untrained": base, "trained_mean": mean, "difference": mean - base,
+                "ci_low": low - base, "ci_high": high - base,
+                "p_value": float(test.pvalue) if test is not None and not untrained.empty else np.nan,
+                "share_better": float((y > base).mean()) if len(y) and not untrained.empty else np.nan,
+                "note": note,
+            })
     return pd.DataFrame(out)
 
 
@@ -166,6 +226,7 @@ def language_spread(scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> 
         for column in ("score", "bottom_quartile", "worst"):
             mean, low, high = bootstrap_ci(group[column].to_numpy(), n_boot=n_boot, seed=seed)
             row |= {column: mean, f"{column}_ci_low": low, f"{column}_ci_high": high}
+        row["note"] = small_sample_note(len(group))
         row["language_std"] = group["language_std"].mean()
         row["most_often_worst"] = group["worst_language"].mode().iloc[0]
         out.append(row)
