@@ -9,9 +9,25 @@ import pandas as pd
 import pytest
 
 from xit.retrieval.cache import EmbeddingCache, checkpoint_fingerprint
-from xit.retrieval.items import ITEM_COLUMNS, MINING_COUNTS, ItemCollector, aggregate_items, write_items
-from xit.retrieval.metrics import carried_halves, carried_thresholds, prf_at_threshold, source_counts
-from xit.retrieval.suite import ROW_COLUMNS, EvalConfig, evaluate_encoder, evaluate_encoder_with_items
+from xit.retrieval.items import (
+    ITEM_COLUMNS,
+    MINING_COUNTS,
+    ItemCollector,
+    aggregate_items,
+    write_items,
+)
+from xit.retrieval.metrics import (
+    carried_halves,
+    carried_thresholds,
+    prf_at_threshold,
+    source_counts,
+)
+from xit.retrieval.suite import (
+    ROW_COLUMNS,
+    EvalConfig,
+    evaluate_encoder,
+    evaluate_encoder_with_items,
+)
 
 KEYS = ["target", "language", "direction", "layer", "metric"]
 RUN_INFO = {"run_id": "items-test", "k": 0}
