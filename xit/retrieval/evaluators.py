@@ -220,13 +220,13 @@ def evaluate_bitext_accuracy(run: EvalRun, spec: TargetSpec) -> None:
         per_dir: dict[str, list[float]] = {"xx->en": [], "en->xx": []}
         for p in pairs:
             src, eng = e[[pos[t] for t in p.src]], e[[pos[t] for t in p.eng]]
-            ids = [str(i) for i in range(len(p.src))]  # the line number in the (capped) file pair
+            ids = [str(i) for i in range(len(p.src))]  # 0-based line number in the (capped) file pair
             for direction, (q, cands) in {"xx->en": (src, eng), "en->xx": (eng, src)}.items():
-                correct = 100.0 * tatoeba_hits(q, cands)
-                acc = float(np.mean(correct))
+                hits = tatoeba_hits(q, cands)
+                acc = float(100.0 * np.mean(hits))  # tatoeba_accuracy's formula, so rows stay bit-identical
                 per_dir[direction].append(acc)
                 out.add(layer, p.language, direction, "accuracy", acc, len(p.src))
-                out.add_items(layer, p.language, direction, "accuracy", ids, correct)
+                out.add_items(layer, p.language, direction, "accuracy", ids, 100.0 * hits)
                 if run.items is not None:
                     out.add_items(layer, p.language, direction, "gold_rank", ids, gold_ranks(q, cands))
         for direction, values in per_dir.items():
