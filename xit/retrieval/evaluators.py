@@ -18,14 +18,18 @@ from xit.errors import DataNotFoundError, XitConfigError
 from xit.paths import DATA_ENV
 from xit.retrieval import data as rdata
 from xit.retrieval.cache import EmbeddingCache, EncodeSettings
+from xit.retrieval.items import MINING_COUNTS, NO_STRATUM, ItemCollector
 from xit.retrieval.metrics import (
     PRF,
-    carried_halves,
+    carried_thresholds,
+    gold_ranks,
     language_bias_table,
     map_at_k,
+    mean_prf,
     optimal_threshold,
     prf_at_threshold,
-    tatoeba_accuracy,
+    source_counts,
+    tatoeba_hits,
     top_relevant_language,
 )
 from xit.retrieval.mining import mine, mined_id_pairs
@@ -54,21 +58,37 @@ class Emitter:
     split: str
     prefix: str
 
+    def _setup(self, threshold_source: str) -> dict[str, Any]:
+        c = self.run.plan.config
+        return {"split": self.split, "threshold_source": threshold_source, "prefix": self.prefix, "pooling": c.pooling,
+                "max_length": int(c.max_length), "precision": self.run.precision}
+
     def add(self, layer: int, language: str, direction: str, metric: str, value: float, n: int, threshold_source: str = NA) -> None:
         """Append one tidy row with the run's setup columns."""
-        c = self.run.plan.config
         self.run.rows.append({
             "layer": layer, "target": self.target, "language": language, "direction": direction, "metric": metric, "value": float(value), "n": int(n),
-            "split": self.split, "threshold_source": threshold_source, "prefix": self.prefix, "pooling": c.pooling,
-            "max_length": int(c.max_length), "precision": self.run.precision,
+            **self._setup(threshold_source),
         })
+
+    def add_items(
+        self, layer: int, language: str, direction: str, metric: str, items: list[str], values: np.ndarray,
+        threshold_source: str = NA, stratum: str = NO_STRATUM,
+    ) -> None:
+        """Record per-item values (see xit.retrieval.items) when the run collects them."""
+        if self.run.items is None:
+            return
+        setup = {"layer": layer, "target": self.target, "language": language, "direction": direction, "metric": metric,
+                 "stratum": stratum, **self._setup(threshold_source)}
+        self.run.items.add(setup, items, values)
 
 
 class EvalRun:
     """The state of one evaluation: encoder, layers, prefixes, cache and collected rows."""
 
-    def __init__(self, enc: Any, layers: list[int], plan: Any, cache: EmbeddingCache, precision: str):
+    def __init__(self, enc: Any, layers: list[int], plan: Any, cache: EmbeddingCache, precision: str, collect_items: bool = False):
         self.enc, self.layers, self.plan, self.cache, self.precision = enc, layers, plan, cache, precision
+        #: Per-item outcomes (xit.retrieval.items), or None when the caller did not ask for them.
+        self.items: ItemCollector | None = ItemCollector() if collect_items else None
         c = plan.config
         self.query_prefix = c.query_prefix if c.query_prefix is not None else getattr(enc, "query_prefix", "")
         self.passage_prefix = c.passage_prefix if c.passage_prefix is not None else getattr(enc, "passage_prefix", "")
@@ -200,10 +220,15 @@ def evaluate_bitext_accuracy(run: EvalRun, spec: TargetSpec) -> None:
         per_dir: dict[str, list[float]] = {"xx->en": [], "en->xx": []}
         for p in pairs:
             src, eng = e[[pos[t] for t in p.src]], e[[pos[t] for t in p.eng]]
+            ids = [str(i) for i in range(len(p.src))]  # 0-based line number in the (capped) file pair
             for direction, (q, cands) in {"xx->en": (src, eng), "en->xx": (eng, src)}.items():
-                acc = tatoeba_accuracy(q, cands)
+                hits = tatoeba_hits(q, cands)
+                acc = float(100.0 * np.mean(hits))  # tatoeba_accuracy's formula, so rows stay bit-identical
                 per_dir[direction].append(acc)
                 out.add(layer, p.language, direction, "accuracy", acc, len(p.src))
+                out.add_items(layer, p.language, direction, "accuracy", ids, 100.0 * hits)
+                if run.items is not None:
+                    out.add_items(layer, p.language, direction, "gold_rank", ids, gold_ranks(q, cands))
         for direction, values in per_dir.items():
             out.add(layer, "all", direction, "accuracy", float(np.mean(values)), sum(len(p.src) for p in pairs))
 
@@ -226,11 +251,20 @@ def _add_prf(out: Emitter, layer: int, language: str, prf: PRF, n: int, suffix: 
         out.add(layer, language, "xx-en", metric + suffix, getattr(prf, metric), n, threshold_source=source)
 
 
+def _add_count_items(out: Emitter, layer: int, language: str, counts: dict[str, tuple[int, int, int]], source: str, stratum: str) -> None:
+    """The mining items of one stratum: per source sentence its gold, mined and correct pair counts."""
+    ids = sorted(counts)
+    table = np.array([counts[s] for s in ids], dtype=np.float64).reshape(len(ids), 3)
+    for j, metric in enumerate(MINING_COUNTS):
+        out.add_items(layer, language, "xx-en", metric, ids, table[:, j], threshold_source=source, stratum=stratum)
+
+
 def evaluate_mining(run: EvalRun, spec: TargetSpec) -> None:
     """BUCC-style mining: P/R/F1 at a carried threshold (headline), and at the oracle threshold (f1_oracle).
 
     The headline threshold comes from the other half of the gold (``carried-halves``), or, with
     eval.bucc_threshold_split, from that split (``split:<name>``; the halves score is then ``*_halves``).
+    Items (when collected) are the headline's per-source counts (xit.retrieval.items.MINING_COUNTS).
     """
     c = run.plan.config
     out = run.emitter(spec, run.symmetric_prefix, run.symmetric_prefix)
@@ -239,21 +273,34 @@ def evaluate_mining(run: EvalRun, spec: TargetSpec) -> None:
         tuned = _mine_corpus(run, tuning, f"{spec.name} {tuning.split}") if tuning is not None else None
         n, lang = len(corpus.gold), corpus.language
         for layer, (pairs, scores) in mined.items():
-            halves = carried_halves(pairs, scores, corpus.gold, corpus.src_ids, c.seed)
+            halves = carried_thresholds(pairs, scores, corpus.gold, corpus.src_ids, c.seed)
+            carried = mean_prf([h.prf() for h in halves])
             _add_prf(out, layer, lang, optimal_threshold(pairs, scores, corpus.gold), n, "_oracle", "oracle")
             if tuned is None:
-                _add_prf(out, layer, lang, halves, n, "", "carried-halves")
+                _add_prf(out, layer, lang, carried, n, "", "carried-halves")
+                for h in halves:
+                    _add_count_items(out, layer, lang, source_counts(h.pairs, h.scores, h.gold, h.threshold), "carried-halves", h.name)
                 continue
             threshold = optimal_threshold(*tuned[layer], tuning.gold).threshold
-            _add_prf(out, layer, lang, prf_at_threshold(pairs, scores, corpus.gold, threshold), n, "", f"split:{c.bucc_threshold_split}")
-            _add_prf(out, layer, lang, halves, n, "_halves", "carried-halves")
+            source = f"split:{c.bucc_threshold_split}"
+            _add_prf(out, layer, lang, prf_at_threshold(pairs, scores, corpus.gold, threshold), n, "", source)
+            _add_prf(out, layer, lang, carried, n, "_halves", "carried-halves")
+            _add_count_items(out, layer, lang, source_counts(pairs, scores, corpus.gold, threshold), source, NO_STRATUM)
 
 
-def _add_ranking_rows(out: Emitter, direction: str, k: int, layer: int, ap: np.ndarray, languages: list[str]) -> None:
-    frame = pd.DataFrame({"language": languages, "ap": ap})
+def _add_ranking_rows(out: Emitter, direction: str, k: int, layer: int, ap: np.ndarray, languages: list[str], ids: list[str]) -> None:
+    frame = pd.DataFrame({"language": languages, "ap": ap, "id": ids})
     for lang, group in frame.groupby("language", sort=True):
         out.add(layer, str(lang), direction, f"map@{k}", group["ap"].mean(), len(group))
+        out.add_items(layer, str(lang), direction, f"map@{k}", group["id"].tolist(), group["ap"].to_numpy())
     out.add(layer, "all", direction, f"map@{k}", float(ap.mean()), len(ap))
+
+
+def _add_same_language_items(out: Emitter, layer: int, ids: list[str], languages: list[str], top: list[str]) -> None:
+    """Per question: 100 when its highest-ranked relevant answer is in its own language, else 0."""
+    same = pd.DataFrame({"language": languages, "id": ids, "value": 100.0 * (np.asarray(languages) == np.asarray(top))})
+    for lang, group in same.groupby("language", sort=True):
+        out.add_items(layer, str(lang), "q->all", "same_language_top1", group["id"].tolist(), group["value"].to_numpy())
 
 
 def evaluate_lareqa(run: EvalRun, spec: TargetSpec) -> None:
@@ -266,8 +313,9 @@ def evaluate_lareqa(run: EvalRun, spec: TargetSpec) -> None:
     counts = pd.Series(data.question_languages).value_counts()
     for layer in run.layers:
         ap = map_at_k(q[layer], a[layer], data.relevant, c.lareqa_k)
-        _add_ranking_rows(out, "q->all", c.lareqa_k, layer, ap, data.question_languages)
+        _add_ranking_rows(out, "q->all", c.lareqa_k, layer, ap, data.question_languages, data.question_ids)
         top = top_relevant_language(q[layer], a[layer], data.relevant, data.candidate_languages)
+        _add_same_language_items(out, layer, data.question_ids, data.question_languages, top)
         for qlang, row in language_bias_table(data.question_languages, top).iterrows():
             for alang, share in row.items():
                 out.add(layer, str(qlang), f"q->{alang}", "top_relevant_share", share, counts[qlang])
@@ -283,4 +331,4 @@ def evaluate_mewslix(run: EvalRun, spec: TargetSpec) -> None:
     out = run.emitter(spec, run.query_prefix, run.passage_prefix)
     for layer in run.layers:
         ap = map_at_k(m[layer], e[layer], data.relevant, c.mewslix_k)
-        _add_ranking_rows(out, "mention->entity", c.mewslix_k, layer, ap, data.mention_languages)
+        _add_ranking_rows(out, "mention->entity", c.mewslix_k, layer, ap, data.mention_languages, data.mention_ids)

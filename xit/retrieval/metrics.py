@@ -13,12 +13,31 @@ import pandas as pd
 from xit.errors import XitConfigError
 
 
-def tatoeba_accuracy(queries: np.ndarray, candidates: np.ndarray) -> float:
-    """Top-1 accuracy when query i's correct candidate is candidate i (cosine nearest neighbour)."""
+def tatoeba_hits(queries: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """One bool per query: is query i's nearest candidate (cosine, faiss exact search) candidate i."""
     from xit.retrieval.mining import knn
 
     _, ids = knn(queries, candidates, 1)
-    return float(100.0 * np.mean(ids[:, 0] == np.arange(len(queries))))
+    return ids[:, 0] == np.arange(len(queries))
+
+
+def tatoeba_accuracy(queries: np.ndarray, candidates: np.ndarray) -> float:
+    """Top-1 accuracy when query i's correct candidate is candidate i (cosine nearest neighbour)."""
+    return float(100.0 * np.mean(tatoeba_hits(queries, candidates)))
+
+
+def gold_ranks(queries: np.ndarray, candidates: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Rank (1 = first) of candidate i for query i: 1 + the number of candidates scoring strictly higher.
+
+    Scores are numpy dot products; on an exact tie with faiss's top-1 the two may disagree by one rank.
+    """
+    out = np.empty(len(queries), dtype=np.int64)
+    for start in range(0, len(queries), chunk):
+        scores = queries[start : start + chunk] @ candidates.T
+        rows = np.arange(len(scores))
+        gold = scores[rows, start + rows]
+        out[start : start + chunk] = 1 + (scores > gold[:, None]).sum(axis=1)
+    return out
 
 
 @dataclass(frozen=True)
@@ -133,6 +152,37 @@ def source_halves(src_ids: list[str], gold: set[tuple[str, str]], seed: int) -> 
     return frozenset(a), frozenset(b)
 
 
+@dataclass(frozen=True)
+class Half:
+    """One half of a carried-halves evaluation: its mined pairs, scores and gold, and the threshold carried to it."""
+
+    name: str
+    pairs: list[tuple[str, str]]
+    scores: np.ndarray
+    gold: set[tuple[str, str]]
+    #: The F1-optimal threshold of the *other* half.
+    threshold: float
+
+    def prf(self) -> PRF:
+        """P/R/F1 of this half at the carried threshold."""
+        return prf_at_threshold(self.pairs, self.scores, self.gold, self.threshold)
+
+
+def carried_thresholds(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set[tuple[str, str]], src_ids: list[str], seed: int) -> tuple[Half, Half]:
+    """Halves A and B (`source_halves`), each with the F1-optimal threshold of the other half."""
+    if len({s for s, _ in gold}) < 2:
+        raise XitConfigError(f"a carried threshold needs at least 2 gold source sentences to split in halves, got {len(gold)} gold pairs")
+    scores = np.asarray(scores, dtype=np.float64)
+    parts = []
+    for ids in source_halves(src_ids, gold, seed):
+        keep = [i for i, p in enumerate(pairs) if p[0] in ids]
+        parts.append(([pairs[i] for i in keep], scores[keep], {g for g in gold if g[0] in ids}))
+    (pairs_a, scores_a, gold_a), (pairs_b, scores_b, gold_b) = parts
+    threshold_a = optimal_threshold(pairs_a, scores_a, gold_a).threshold
+    threshold_b = optimal_threshold(pairs_b, scores_b, gold_b).threshold
+    return Half("A", pairs_a, scores_a, gold_a, threshold_b), Half("B", pairs_b, scores_b, gold_b, threshold_a)
+
+
 def carried_halves(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set[tuple[str, str]], src_ids: list[str], seed: int) -> PRF:
     """P/R/F1 at a threshold tuned on the other half of the gold (mean of both halves; threshold = mean of both).
 
@@ -140,19 +190,26 @@ def carried_halves(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set[t
     (`source_halves`), so a half never sees the other half's gold (nor its distractors). The F1-optimal
     threshold of half A scores half B and vice versa: no number is scored at a threshold tuned on its own gold.
     """
-    if len({s for s, _ in gold}) < 2:
-        raise XitConfigError(f"a carried threshold needs at least 2 gold source sentences to split in halves, got {len(gold)} gold pairs")
-    scores = np.asarray(scores, dtype=np.float64)
-    halves = []
-    for ids in source_halves(src_ids, gold, seed):
-        keep = [i for i, p in enumerate(pairs) if p[0] in ids]
-        halves.append(([pairs[i] for i in keep], scores[keep], {g for g in gold if g[0] in ids}))
-    (pairs_a, scores_a, gold_a), (pairs_b, scores_b, gold_b) = halves
-    threshold_a = optimal_threshold(pairs_a, scores_a, gold_a).threshold
-    threshold_b = optimal_threshold(pairs_b, scores_b, gold_b).threshold
-    on_b = prf_at_threshold(pairs_b, scores_b, gold_b, threshold_a)
-    on_a = prf_at_threshold(pairs_a, scores_a, gold_a, threshold_b)
-    return PRF(
-        (on_a.precision + on_b.precision) / 2, (on_a.recall + on_b.recall) / 2, (on_a.f1 + on_b.f1) / 2,
-        (threshold_a + threshold_b) / 2, on_a.n_predicted + on_b.n_predicted,
-    )
+    return mean_prf([half.prf() for half in carried_thresholds(pairs, scores, gold, src_ids, seed)])
+
+
+def mean_prf(parts: list[PRF]) -> PRF:
+    """P/R/F1 and threshold averaged over parts (the carried halves), predicted pairs summed."""
+    n = len(parts)
+    return PRF(sum(p.precision for p in parts) / n, sum(p.recall for p in parts) / n, sum(p.f1 for p in parts) / n,
+               sum(p.threshold for p in parts) / n, sum(p.n_predicted for p in parts))
+
+
+def source_counts(pairs: list[tuple[str, str]], scores: np.ndarray, gold: set[tuple[str, str]], threshold: float) -> dict[str, tuple[int, int, int]]:
+    """Per source sentence id: (gold pairs, mined pairs scoring >= threshold, of those gold), for ids with any.
+
+    Summed over sources these are prf_at_threshold's |gold|, |predicted| and true positives.
+    """
+    counts: dict[str, list[int]] = {}
+    for s, _ in gold:
+        counts.setdefault(s, [0, 0, 0])[0] += 1
+    for pair in {p for p, score in zip(pairs, scores) if score >= threshold}:
+        c = counts.setdefault(pair[0], [0, 0, 0])
+        c[1] += 1
+        c[2] += pair in gold
+    return {s: (c[0], c[1], c[2]) for s, c in counts.items()}

