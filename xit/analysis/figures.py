@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from xit.analysis.languages import FAMILY_ORDER, language_info, language_label
 from xit.analysis.results import METRIC_LABEL, TARGET_LABEL
+from xit.retrieval.plots import draw_language_bias
 
 K_LABEL = "number of English intermediate tasks, k"
 STYLE = {"style": "whitegrid", "context": "notebook"}
@@ -272,12 +273,9 @@ def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None,
     for i, (ax, k) in enumerate(zip(axes, shown)):
         grid = bias[bias["k"] == k].pivot_table(index="question_language", columns="answer_language", values="share")
         grid = grid.reindex(index=[l for l in languages if l in grid.index], columns=[l for l in languages if l in grid.columns])
-        sns.heatmap(grid, ax=ax, cmap="rocket_r", vmin=0, vmax=100, annot=grid.size <= 150, fmt=".0f", annot_kws={"fontsize": 7},
-                    cbar=i == len(shown) - 1, cbar_kws={"label": "share of questions (%)"})
+        draw_language_bias(ax, grid, colorbar=i == len(shown) - 1)
         ax.set_title(f"k={k}" + (" (untrained)" if k == 0 else ""))
-        ax.set_xlabel("language of the top-ranked relevant answer")
         ax.set_ylabel("question language" if i == 0 else "")
-        ax.tick_params(axis="y", labelrotation=0)
     return _finish(fig, name, "LAReQA language bias: language of the top-ranked relevant answer\n(a language-agnostic model spreads evenly)", out_dir)
 
 

@@ -8,15 +8,29 @@ Hugging Face hub for users online. Missing files fail with
 
 from __future__ import annotations
 
-import json
 import random
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from xit.config import suggest
 from xit.errors import DataNotFoundError, XitConfigError
 from xit.paths import DATA_ENV, data_dir, require_files
+from xit.retrieval.mewslix import (  # noqa: F401  (re-exported: one import place for every target's data)
+    MEWSLIX_HOWTO,
+    MewslixData,
+    load_mewslix,
+    mewslix_files,
+    preprocess_entity,
+    preprocess_mention,
+)
+from xit.retrieval.xquad_r import (  # noqa: F401
+    XQUAD_R_LANGUAGES,
+    XQUAD_R_URL,
+    LareqaData,
+    load_xquad_r,
+    resolve_lareqa_languages,
+    xquad_r_dir,
+)
 
 # --------------------------------------------------------------------------- Tatoeba
 
@@ -308,208 +322,3 @@ def build_tatoeba_mining_corpus(
         [en_side[i] for i in by_en],
         gold,
     )
-
-
-# --------------------------------------------------------------------------- XQuAD-R (LAReQA)
-
-#: XQuAD-R's 11 languages.
-XQUAD_R_LANGUAGES = ("ar", "de", "el", "en", "es", "hi", "ru", "th", "tr", "vi", "zh")
-#: Where online users get XQuAD-R (XTREME-R's download script reads the same files).
-XQUAD_R_URL = "https://github.com/google-research-datasets/lareqa (xquad-r/{lang}.json)"
-
-
-@dataclass(frozen=True)
-class LareqaData:
-    """LAReQA on XQuAD-R: questions, candidate sentences of all languages, and relevance.
-
-    ``relevant[i]`` lists the candidate indices relevant to question i (its answer sentence in
-    every loaded language).
-    """
-
-    question_ids: list[str]
-    question_languages: list[str]
-    questions: list[str]
-    candidate_languages: list[str]
-    candidate_sentences: list[str]
-    candidate_contexts: list[str]
-    relevant: list[list[int]]
-
-    def candidate_texts(self, with_paragraph: bool = True) -> list[str]:
-        """Candidate strings to encode: the sentence, optionally followed by its paragraph (XTREME-R)."""
-        if not with_paragraph:
-            return list(self.candidate_sentences)
-        return [f"{s} {c}" for s, c in zip(self.candidate_sentences, self.candidate_contexts)]
-
-
-def xquad_r_dir(root: Path | None = None) -> Path:
-    """The XQuAD-R folder under the data root."""
-    return (root or data_dir()) / "xtreme-r" / "xquad-r"
-
-
-def resolve_lareqa_languages(spec: str | list[str]) -> list[str]:
-    """'all' or a list of XQuAD-R language codes."""
-    codes = list(XQUAD_R_LANGUAGES) if spec == "all" else ([spec] if isinstance(spec, str) else list(spec))
-    for code in codes:
-        if code not in XQUAD_R_LANGUAGES:
-            raise XitConfigError(
-                f"unknown LAReQA language {code!r}.{suggest(code, list(XQUAD_R_LANGUAGES))} "
-                f"XQuAD-R has: {', '.join(XQUAD_R_LANGUAGES)} (or 'all')"
-            )
-    return list(dict.fromkeys(codes))
-
-
-def load_xquad_r(
-    languages: str | list[str] = "all",
-    root: Path | None = None,
-    folder: Path | None = None,
-    max_paragraphs: int | None = None,
-    max_questions: int | None = None,
-) -> LareqaData:
-    """XQuAD-R as a LAReQA retrieval problem over all candidates of the chosen languages.
-
-    ``max_paragraphs`` keeps the first paragraphs (a smaller candidate pool: for smoke runs);
-    ``max_questions`` keeps the first question ids (the same ids in every language).
-    """
-    langs = resolve_lareqa_languages(languages)
-    folder = folder or xquad_r_dir(root)
-    paths = [folder / f"{lang}.json" for lang in langs]
-    require_files(paths, "XQuAD-R (LAReQA)", hint=f"Get them from {XQUAD_R_URL} or point {DATA_ENV} at the data root.")
-    cand_lang, cand_sent, cand_ctx = [], [], []
-    answer_cand: dict[tuple[str, str], int] = {}  # (question id, language) -> candidate index
-    q_by_lang: dict[str, list[tuple[str, str]]] = {}
-    for lang, path in zip(langs, paths):
-        data = json.loads(path.read_text(encoding="utf-8"))["data"]
-        paragraphs = [p for article in data for p in article["paragraphs"]]
-        if max_paragraphs is not None:
-            paragraphs = paragraphs[:max_paragraphs]
-        q_by_lang[lang] = []
-        for para in paragraphs:
-            first = len(cand_sent)
-            for start, end in para["sentence_breaks"]:
-                cand_lang.append(lang)
-                cand_sent.append(para["context"][start:end].strip())
-                cand_ctx.append(para["context"])
-            for qa in para["qas"]:
-                q_by_lang[lang].append((qa["id"], qa["question"]))
-                start = qa["answers"][0]["answer_start"]
-                for j, (b, e) in enumerate(para["sentence_breaks"]):
-                    if b <= start < e:
-                        answer_cand[(qa["id"], lang)] = first + j
-                        break
-    qids_order = list(dict.fromkeys(qid for lang in langs for qid, _ in q_by_lang[lang]))
-    if max_questions is not None:
-        qids_order = qids_order[:max_questions]
-    keep = set(qids_order)
-    q_ids, q_langs, q_texts, relevant = [], [], [], []
-    for lang in langs:
-        for qid, text in q_by_lang[lang]:
-            # A question whose answer start lies in no sentence of its own language is skipped.
-            if qid not in keep or (qid, lang) not in answer_cand:
-                continue
-            rel = [answer_cand[(qid, other)] for other in langs if (qid, other) in answer_cand]
-            q_ids.append(qid)
-            q_langs.append(lang)
-            q_texts.append(text)
-            relevant.append(rel)
-    return LareqaData(q_ids, q_langs, q_texts, cand_lang, cand_sent, cand_ctx, relevant)
-
-
-# --------------------------------------------------------------------------- Mewsli-X
-
-#: How to get Mewsli-X (not available offline: ~291 MB zip plus WikiNews dumps).
-MEWSLIX_HOWTO = (
-    "Mewsli-X is not available offline. Get it with google-research's "
-    "dense_representations_for_entity_retrieval/mel/get-mewsli-x.sh (or XTREME-R's download_data.sh), "
-    "then set eval.mewslix_dir to the folder holding candidate_set_entities.jsonl and wikinews_mentions-{split}.jsonl."
-)
-
-
-@dataclass(frozen=True)
-class MewslixData:
-    """Mewsli-X: mentions in context, the candidate entity descriptions, and each mention's gold entity."""
-
-    mention_ids: list[str]
-    mention_languages: list[str]
-    mentions: list[str]
-    entity_ids: list[str]
-    entities: list[str]
-    relevant: list[list[int]]
-
-
-def mewslix_files(folder: Path, split: str = "dev") -> list[Path]:
-    """The two files XTREME-R's Mewsli-X layout needs."""
-    return [Path(folder) / "candidate_set_entities.jsonl", Path(folder) / f"wikinews_mentions-{split}.jsonl"]
-
-
-#: XTREME-R's mention markers, and the pattern that escapes pre-existing "{...}" in the context to "(...)".
-_MARKER_L, _MARKER_R = "{", "}"
-_MARKED = re.compile(rf"{re.escape(_MARKER_L)}(.*?){re.escape(_MARKER_R)}")
-
-
-def _normalise_lines(text: str) -> str:
-    """Newlines to spaces and double spaces to single ones, as XTREME-R's preprocessing does."""
-    return " ".join(text.splitlines()).replace("  ", " ").strip()
-
-
-def preprocess_mention(context: dict, span: dict, example_id: str = "") -> str:
-    """A mention as XTREME-R encodes it (google-research/xtreme third_party/utils_mewslix.py, preprocess_mention).
-
-    The sentence holding the mention, with the mention wrapped in "{ ... }" and prepended once more
-    (so truncation cannot cut it): ``"Smith: The verdict came back for { Smith }, who ..."``. Braces
-    already in the sentence become parentheses.
-    """
-    text, start, end = context["text"], span["start"], span["end"]
-    for s in context.get("sentence_spans", []):
-        # XTREME-R's Span.locate_in: the first sentence that fully contains the mention.
-        if s["start"] <= start < s["end"] and s["start"] < end <= s["end"]:
-            left, right = text[s["start"] : start], text[end : s["end"]]
-            break
-    else:
-        raise DataNotFoundError(
-            f"Mewsli-X mention {example_id or span!r} lies in no single sentence of its context "
-            "(XTREME-R's preprocess_mention needs one); the file is not the released Mewsli-X data"
-        )
-    left, right = _MARKED.sub(r"(\1)", left), _MARKED.sub(r"(\1)", right)
-    markup = f"{left} {_MARKER_L} {span['text']} {_MARKER_R} {right}"
-    return _normalise_lines(f"{span['text']}: {markup}")
-
-
-def preprocess_entity(entity: dict) -> str:
-    """An entity's description sentences joined (XTREME-R's preprocess_entity_description)."""
-    description = entity["description"]
-    spans = entity.get("sentence_spans") or [{"start": 0, "end": len(description)}]
-    return _normalise_lines(" ".join(description[s["start"] : s["end"]] for s in spans))
-
-
-def load_mewslix(folder: str | Path | None, split: str = "dev", max_mentions: int | None = None) -> MewslixData:
-    """Mewsli-X in XTREME-R's JSON-lines layout (entities + contextual mentions)."""
-    if folder is None:
-        raise DataNotFoundError(MEWSLIX_HOWTO)
-    paths = mewslix_files(Path(folder), split)
-    require_files(paths, f"Mewsli-X {split}", hint=MEWSLIX_HOWTO)
-    entity_ids, entities = [], []
-    with open(paths[0], encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                e = json.loads(line)
-                entity_ids.append(e["entity_id"])
-                entities.append(preprocess_entity(e))
-    index = {eid: i for i, eid in enumerate(entity_ids)}
-    m_ids, m_langs, m_texts, relevant = [], [], [], []
-    with open(paths[1], encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            # One mention per line (ContextualMention) or several sharing a context (ContextualMentions).
-            mentions = record["mentions"] if "mentions" in record else [record["mention"]]
-            for m in mentions:
-                if m["entity_id"] not in index:
-                    continue
-                m_ids.append(m["example_id"])
-                m_langs.append(record["context"]["language"])
-                m_texts.append(preprocess_mention(record["context"], m["mention_span"], m["example_id"]))
-                relevant.append([index[m["entity_id"]]])
-                if max_mentions is not None and len(m_ids) >= max_mentions:
-                    return MewslixData(m_ids, m_langs, m_texts, entity_ids, entities, relevant)
-    return MewslixData(m_ids, m_langs, m_texts, entity_ids, entities, relevant)

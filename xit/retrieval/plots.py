@@ -46,13 +46,22 @@ def language_bias_matrix(rows: pd.DataFrame, layer: int | None = None) -> pd.Dat
     return matrix
 
 
+def draw_language_bias(ax, matrix: pd.DataFrame, colorbar: bool = True, annotate: bool = True) -> None:
+    """One LAReQA language-bias heatmap on ax (question language × language of the top-ranked relevant answer, %)."""
+    import seaborn as sns
+
+    sns.heatmap(matrix, ax=ax, cmap="rocket_r", vmin=0, vmax=100, annot=annotate and matrix.size <= 150, fmt=".0f",
+                annot_kws={"fontsize": 7}, cbar=colorbar, cbar_kws={"label": "share of questions (%)"})
+    ax.set_xlabel("language of the top-ranked relevant answer")
+    ax.tick_params(axis="y", labelrotation=0)
+
+
 def language_bias_heatmap(rows: pd.DataFrame, layer: int | None = None):
     """Heatmap of the LAReQA language-bias matrix (a language-agnostic model spreads each row evenly)."""
     import matplotlib.pyplot as plt
-    import seaborn as sns
 
     matrix = language_bias_matrix(rows, layer)
     fig, ax = plt.subplots(figsize=(1 + 0.6 * len(matrix.columns), 0.8 + 0.5 * len(matrix)))
-    sns.heatmap(matrix, annot=True, fmt=".0f", cmap="viridis", vmin=0, vmax=100, ax=ax, cbar_kws={"label": "% of questions"})
+    draw_language_bias(ax, matrix)
     ax.set_title("LAReQA: language of the top-ranked relevant answer")
     return fig
