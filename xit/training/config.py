@@ -14,7 +14,7 @@ from xit.config import choice, from_dict, require_int, require_number
 from xit.encoders.loading import DEFAULT_MODEL
 from xit.errors import XitConfigError
 
-SAMPLERS = ("proportional", "capped", "temperature", "uniform")
+SAMPLERS = ("proportional", "capped", "temperature", "uniform", "balanced")
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -33,6 +33,9 @@ class SamplerConfig:
 
     proportional: p_i ∝ n_i; capped: p_i ∝ min(n_i, cap); temperature: p_i ∝ min(n_i, cap)^(1/T)
     (cap optional; T=1 is proportional, T→∞ uniform); uniform: p_i = 1/K. n_i = training features of task i.
+    balanced: not a draw; every block of K steps trains each task once in a seeded order, so each task gets
+    exactly floor(T/K) or ceil(T/K) of T steps (the grid's default for new designs: k is not confounded
+    with a task's share of the steps).
     """
 
     name: str = "temperature"
@@ -169,6 +172,9 @@ class TrainConfig:
         return value.get(task) if isinstance(value, dict) else value
 
     def fingerprint(self) -> str:
-        """A hash of the fields that determine a run's numbers (a resume must match it)."""
+        """A hash of the fields that determine a run's numbers, and xit.RESULTS_VERSION (a resume must match it)."""
+        import xit
+
         fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NON_RESULT_FIELDS}
+        fields["results_version"] = xit.RESULTS_VERSION
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
