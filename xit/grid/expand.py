@@ -56,7 +56,7 @@ def expand_design(grid: ResolvedGrid) -> tuple[list[RunSpec], pd.DataFrame]:
         runs.setdefault(spec.run_id, spec)
         rows.append({**spec.run_info, "design": member.design, "order": member.order, "position": member.position,
                      "scale": member.scale, "encoder_key": spec.encoder_key or ""})
-    table = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS)).drop_duplicates(["run_id", "design", "order", "position", "scale"])
+    table = pd.DataFrame(rows, columns=list(DESIGN_COLUMNS)).drop_duplicates(["run_id", "design", "budget_policy", "order", "position", "scale"])
     return list(runs.values()), typed_design_table(table.reset_index(drop=True))
 
 
