@@ -148,7 +148,7 @@ def test_invalid_grids_fail_before_any_run(tmp_path, data_dir, fields, error, me
 def test_unknown_grid_field_and_missing_ks(tmp_path):
     with pytest.raises(XitConfigError, match="unknown field 'seed' in grid. Did you mean 'seeds'"):
         GridConfig.from_dict({"ks": [0], "seed": 1})
-    with pytest.raises(XitConfigError, match="needs 'ks'"):
+    with pytest.raises(XitConfigError, match="needs 'designs' .* or, for an old-style grid, 'ks'"):
         GridConfig.from_dict({"pool": "paper9"})
 
 

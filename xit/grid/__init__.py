@@ -1,9 +1,10 @@
 """Task-count grids: expand a params/*.yaml design into runs and execute them with papermill.
 
-A grid names a model, a pool of English intermediate tasks, the task counts k,
-how many task subsets per k, the seeds, the training recipe and the evaluation.
-Each run (one task subset × one seed; k = 0 is the untrained baseline) gets a
-stable id hashed from its resolved parameters, executes the phase notebooks
+A grid names a model, a pool of English intermediate tasks, its designs (balanced
+draws, factorial, nested orders, dose) and controls, the budget policy, the seeds,
+the training recipe, the evaluation and its primary endpoint (docs/grid.md).
+Each run (one kind × task subset × budget × seed; k = 0 is the untrained baseline) gets a
+stable id hashed from its resolved parameters and xit.RESULTS_VERSION, executes the phase notebooks
 (01 training unless k = 0 or the encoder cache has it, then 02 retrieval) and
 writes everything under ``<output_dir>/runs/<run-id>/``. A run is done when its
 ``status.json`` says so; done runs are skipped, so a killed grid resumes where it
@@ -27,20 +28,28 @@ from xit.grid.collect import (
     collect_training,
     run_analysis,
 )
+from xit.grid.budget import POLICIES, Budget
 from xit.grid.config import BACKENDS, GridConfig, ResolvedGrid, resolve_grid
-from xit.grid.design import balanced_subsets, design_subsets, subsets_for_k
+from xit.grid.design import balanced_subsets, design_subsets, factorial_subsets, nested_orders, subsets_for_k
 from xit.grid.execute import RUN_COLUMNS, RunOutcome, execute_run, is_done
-from xit.grid.runs import (
-    ID_VERSION,
-    RunSpec,
-    design_table,
-    encoder_key,
-    expand_runs,
-    recipe_for,
-    run_id,
-    stable_hash,
-)
-from xit.io import write_parquet_atomic
+from xit.grid.expand import DESIGN_COLUMNS, design_table, expand_design, expand_runs
+from xit.grid.kinds import CONTROL_KINDS, RUN_KINDS, RunKind
+from xit.grid.runs import RunSpec, encoder_key, recipe_for, run_id, stable_hash
+from xit.io import write_json_atomic, write_parquet_atomic
+
+
+def grid_record(grid: ResolvedGrid) -> dict:
+    """What grid.json holds beside results.parquet: the endpoint the analysis reports first, budgets, designs."""
+    import xit
+
+    config = grid.config
+    return {"name": config.name, "description": config.description, "results_version": xit.RESULTS_VERSION,
+            "primary_endpoint": grid.primary_endpoint, "model": config.model, "pool": list(grid.pool),
+            "seeds": list(config.seeds), "budgets": [arm.record() for arm in grid.arms],
+            "designs": config.designs if grid.new_style else [{"kind": "balanced", "ks": config.ks,
+                                                               "subsets_per_k": config.subsets_per_k,
+                                                               "seed": config.design_seed}],
+            "controls": config.controls or []}
 
 
 def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers: int | None = None,
@@ -51,14 +60,16 @@ def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers:
     config = path if isinstance(path, GridConfig) else GridConfig.from_yaml(path)
     config = config.with_overrides(backend=backend, workers=workers)
     grid = resolve_grid(config)  # every bad value fails here, before any run
-    runs = expand_runs(grid)
+    runs, design = expand_design(grid)
     out = grid.output_dir
     out.mkdir(parents=True, exist_ok=True)
-    write_parquet_atomic(design_table(runs), out / f"design-{config.name}.parquet")
+    write_parquet_atomic(design, out / f"design-{config.name}.parquet")
+    write_json_atomic(grid_record(grid), out / "grid.json")
     start = time.perf_counter()
     outcomes: list[RunOutcome] = []
     todo = [r for r in runs if not is_done(r)]
-    outcomes += [RunOutcome(r.run_id, r.k, r.tasks_label, r.seed, "skipped", 0.0, str(r.run_dir)) for r in runs if is_done(r)]
+    outcomes += [RunOutcome(r.run_id, r.k, r.tasks_label, r.seed, "skipped", 0.0, str(r.run_dir), kind=r.kind)
+                 for r in runs if is_done(r)]
     bar = tqdm(total=len(runs), initial=len(runs) - len(todo), desc=f"grid {config.name}", unit="run",
                disable=not progress, file=sys.stderr)
 
@@ -98,7 +109,9 @@ def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers:
 
 
 __all__ = [
-    "BACKENDS", "ID_VERSION", "RUN_COLUMNS", "GridConfig", "GridSummary", "ResolvedGrid", "RunOutcome", "RunSpec",
-    "balanced_subsets", "collect_results", "design_subsets", "design_table", "encoder_key", "execute_run",
-    "expand_runs", "is_done", "recipe_for", "resolve_grid", "run_grid", "run_id", "stable_hash", "subsets_for_k",
+    "BACKENDS", "CONTROL_KINDS", "DESIGN_COLUMNS", "POLICIES", "RUN_COLUMNS", "RUN_KINDS", "Budget", "GridConfig",
+    "GridSummary", "ResolvedGrid", "RunKind", "RunOutcome", "RunSpec", "balanced_subsets", "collect_results",
+    "design_subsets", "design_table", "encoder_key", "execute_run", "expand_design", "expand_runs",
+    "factorial_subsets", "grid_record", "is_done", "nested_orders", "recipe_for", "resolve_grid", "run_grid",
+    "run_id", "stable_hash", "subsets_for_k",
 ]

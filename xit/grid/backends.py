@@ -7,13 +7,13 @@ import sys
 from collections.abc import Callable
 
 from xit.grid.config import GridConfig
-from xit.grid.execute import RunOutcome, execute_run
+from xit.grid.execute import RunOutcome, chains, execute_chain, execute_run, finish_chain
 from xit.grid.runs import RunSpec
 from xit.paths import export_xit_pythonpath
 
 
 def run_serial(runs: list[RunSpec], report: Callable[[RunOutcome], None]) -> None:
-    """Execute runs one after another; a first Ctrl-C stops after the current run, a second at once."""
+    """Execute runs one after another (chain by chain); a first Ctrl-C stops after the current run, a second at once."""
     import signal
     import threading
 
@@ -29,10 +29,14 @@ def run_serial(runs: list[RunSpec], report: Callable[[RunOutcome], None]) -> Non
     in_main = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGINT, first_interrupt) if in_main else None
     try:
-        for spec in runs:
-            if stop.is_set():
-                raise KeyboardInterrupt
-            report(execute_run(spec))
+        for chain in chains(runs):
+            outcomes = []
+            for spec in chain:
+                if stop.is_set():
+                    raise KeyboardInterrupt
+                outcomes.append(execute_run(spec))
+                report(outcomes[-1])
+            finish_chain(chain, outcomes)
     finally:
         if in_main:
             signal.signal(signal.SIGINT, previous)
@@ -40,7 +44,7 @@ def run_serial(runs: list[RunSpec], report: Callable[[RunOutcome], None]) -> Non
 
 
 def run_dask(runs: list[RunSpec], config: GridConfig, report: Callable[[RunOutcome], None]) -> None:
-    """Submit each run as a task to a Dask cluster (a LocalCluster unless config.scheduler names one)."""
+    """Submit each chain of runs (xit.grid.execute.chains) as a task to a Dask cluster (a LocalCluster unless config.scheduler names one)."""
     from distributed import Client, LocalCluster, as_completed
 
     export_xit_pythonpath()
@@ -53,9 +57,10 @@ def run_dask(runs: list[RunSpec], config: GridConfig, report: Callable[[RunOutco
                                dashboard_address=None, env={"PYTHONPATH": os.environ["PYTHONPATH"]})
         client = Client(cluster)
     try:
-        futures = [client.submit(execute_run, spec, key=f"xit-run-{spec.run_id}", pure=False) for spec in runs]
+        futures = [client.submit(execute_chain, chain, key=f"xit-run-{chain[0].run_id}", pure=False) for chain in chains(runs)]
         for future in as_completed(futures):
-            report(future.result())
+            for outcome in future.result():
+                report(outcome)
     finally:
         client.close()
         if cluster is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ import pandas as pd
 from xit.grid.config import ResolvedGrid
 from xit.grid.execute import (
     RUN_COLUMNS,
+    RUN_DTYPES,
+    TRAIN_SUMMARY,
     RunOutcome,
     execute_notebook,
     is_done,
@@ -65,7 +68,7 @@ class GridSummary:
             f"results: {self.results_path}" if self.results_path else "results: none collected",
         ]
         if self.outcomes:
-            cols = ["status", "run_id", "k", "tasks", "seed", "seconds", "path"]
+            cols = ["status", "run_id", "kind", "k", "tasks", "seed", "seconds", "path"]
             lines.append(self.table().iloc[: len(self.outcomes)][cols].to_string(index=False))
         for o in self.failed + [a for a in self.analysis if a.status == "failed"]:
             lines.append(f"FAILED {o.run_id}: {o.error}  (see {Path(o.path) / 'error.txt'})")
@@ -83,19 +86,33 @@ def collect_results(runs: list[RunSpec], path: Path) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=list(RUN_COLUMNS))
     table = pd.concat(frames, ignore_index=True)
-    table["seed"] = table["seed"].astype("Int64")
+    for name, dtype in RUN_DTYPES.items():
+        table[name] = table[name].astype(dtype)
     write_parquet_atomic(table, path)
     return table
 
 
 
 def collect_training(runs: list[RunSpec], output_dir: Path) -> None:
-    """The trained runs' dev metrics and training logs, stamped with run columns, next to results.parquet."""
+    """The trained runs' dev metrics, training logs and realised steps per task, stamped with run columns."""
+    trained = [spec for spec in runs if spec.trains_own_recipe and is_done(spec)]
     for name in ("dev_metrics.parquet", "train_log.parquet"):
-        frames = [stamp_results(spec, pd.read_parquet(spec.run_dir / name)) for spec in runs
-                  if spec.k > 0 and is_done(spec) and (spec.run_dir / name).is_file()]
+        frames = [stamp_results(spec, pd.read_parquet(spec.run_dir / name)) for spec in trained
+                  if (spec.run_dir / name).is_file()]
         if frames:
             write_parquet_atomic(pd.concat(frames, ignore_index=True), output_dir / name)
+    frames = [steps_per_task(spec) for spec in trained if (spec.run_dir / TRAIN_SUMMARY).is_file()]
+    if frames:
+        write_parquet_atomic(pd.concat(frames, ignore_index=True), output_dir / "training_steps.parquet")
+
+
+
+def steps_per_task(spec: RunSpec) -> pd.DataFrame:
+    """One row per task of a trained run: realised steps (and share, sampler probability) from its train_summary.json."""
+    summary = json.loads((spec.run_dir / TRAIN_SUMMARY).read_text(encoding="utf-8"))
+    mix = pd.DataFrame(summary["task_mix"])
+    mix["realised_total_steps"] = int(summary["steps"])
+    return stamp_results(spec, mix.rename(columns={"steps": "realised_steps"}))
 
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import math
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,12 +11,14 @@ from typing import Any
 from xit.config import choice, from_dict, load_yaml
 from xit.encoders.loading import DEFAULT_MODEL
 from xit.errors import XitConfigError
-from xit.grid.design import subsets_for_k
+from xit.grid.budget import Budget, grid_budgets
+from xit.grid.kinds import get_kind
+from xit.grid.plan import Member, balanced_members, check_balanced, plan_members
 from xit.grid.runs import (
     GRID_OWNED_TRAIN_FIELDS,
     canonical,
-    non_default,
     recipe_for,
+    resolved_eval,
     resolved_recipe,
 )
 from xit.paths import REPO_ROOT
@@ -27,13 +29,16 @@ TRAINING_NOTEBOOK = "notebooks/01_intermediate_training.ipynb"
 
 RETRIEVAL_NOTEBOOK = "notebooks/02_retrieval.ipynb"
 
+#: The fields of primary_endpoint: the one number the analysis reports first.
+ENDPOINT_FIELDS = ("target", "direction", "layer", "metric")
 
 
 @dataclass
 class GridConfig:
-    """A task-count grid as written in params/<grid>.yaml."""
+    """A task-count grid as written in params/<grid>.yaml (docs/grid.md)."""
 
-    ks: list[int]
+    #: Old-style grids: the balanced design's task counts (new-style grids put them in a balanced design).
+    ks: list[int] | None = None
     model: str = DEFAULT_MODEL
     pool: str | list[str] = "paper9"
     subsets_per_k: int | dict[int, int] = 1
@@ -55,12 +60,25 @@ class GridConfig:
     cell_timeout: int | None = None
     name: str = "grid"
     description: str = ""
+    #: One budget arm {policy: total|per_task|epochs, steps: N} (or epochs: E); budgets: a list of arms.
+    budget: dict[str, Any] | None = None
+    budgets: list[Any] | None = None
+    #: New-style grids: design blocks (balanced, factorial, nested, dose) and control blocks (xit.grid.kinds).
+    designs: list[dict[str, Any]] | None = None
+    controls: list[dict[str, Any]] | None = None
+    #: {target, direction, layer, metric}: required with designs:, reported first by the analysis.
+    primary_endpoint: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "grid") -> GridConfig:
         """Build from a dict, refusing unknown fields; call ``validate()`` before running."""
-        if "ks" not in (data or {}):
-            raise XitConfigError(f"{where} needs 'ks', the task counts to run, e.g. ks: [0, 1, 2, 9]")
+        data = data or {}
+        if data.get("ks") is None and data.get("designs") is None:
+            raise XitConfigError(f"{where} needs 'designs' (e.g. [{{kind: factorial, pool: [rte, ud_pos]}}]) or, "
+                                 "for an old-style grid, 'ks', the task counts to run, e.g. ks: [0, 1, 2, 9]")
+        if data.get("ks") is not None and data.get("designs") is not None:
+            raise XitConfigError(f"{where} has both ks: and designs:; move ks (and subsets_per_k, design_seed) into "
+                                 "a design block {kind: balanced, ks: [...], subsets_per_k: N}")
         return from_dict(cls, data, where)
 
     @classmethod
@@ -92,14 +110,24 @@ class ResolvedGrid:
     config: GridConfig
     pool: tuple[str, ...]
     ks: tuple[int, ...]
+    #: The recipe without max_steps/epochs (each run's budget sets them).
     train: dict[str, Any]
     eval: dict[str, Any]
-    #: The evaluation's non-default fields: what run ids hash.
+    #: The evaluation's full resolved fields: what run ids hash.
     eval_id: dict[str, Any]
     output_dir: Path
     training_notebook: Path
     retrieval_notebook: Path
     analysis: tuple[Path, ...]
+    arms: tuple[Budget, ...] = ()
+    #: Every design cell (xit.grid.plan.Member); the grid crosses them with the seeds.
+    members: tuple[Member, ...] = ()
+    primary_endpoint: dict[str, Any] | None = None
+
+    @property
+    def new_style(self) -> bool:
+        """The grid has designs: (else an old-style ks: grid)."""
+        return self.config.designs is not None
 
 
 
@@ -143,7 +171,8 @@ def _int_list(values: Any, field_name: str) -> list[int]:
 
 
 
-def _validate_recipe(train: dict[str, Any], model: str, pool: tuple[str, ...], seed: int) -> dict[str, Any]:
+def _validate_recipe(train: dict[str, Any], model: str, pool: tuple[str, ...], seed: int,
+                     arm: Budget) -> dict[str, Any]:
     """The grid's train: section, checked by xit.training's TrainConfig on the whole pool."""
     if not isinstance(train, dict):
         raise XitConfigError(f"train must be a mapping of training settings (TrainConfig fields), got {train!r}")
@@ -151,23 +180,57 @@ def _validate_recipe(train: dict[str, Any], model: str, pool: tuple[str, ...], s
     if owned:
         raise XitConfigError(
             f"train.{owned[0]} is set by the grid for each run; remove it from train: and use the grid's "
-            "model:, pool:/ks: and seeds: fields instead"
+            "model:, pool:/designs: and seeds: fields instead"
         )
     train = canonical(train)
-    resolved_recipe(model, pool, seed, recipe_for(train, pool, pool))
+    resolved_recipe(model, pool, seed, {**recipe_for(train, pool, pool), **arm.recipe(len(pool))})
     return train
 
 
 
-def _validate_evaluation(evaluation: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The eval: section checked by xit.retrieval (targets, languages, data on disk); returns (as given, for ids)."""
+def _validate_evaluation(evaluation: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """The eval: section checked by xit.retrieval (targets, languages, data on disk): (as given, for ids, plan)."""
     from xit.retrieval.suite import EvalConfig, plan_evaluation
 
     if not isinstance(evaluation, dict):
         raise XitConfigError(f"eval must be a mapping of evaluation settings (EvalConfig fields), got {evaluation!r}")
-    config = EvalConfig.from_dict(dict(evaluation))
-    plan_evaluation(config)  # unknown targets/languages and missing data fail here
-    return canonical(evaluation), non_default(config, EvalConfig.from_dict({}))
+    plan = plan_evaluation(EvalConfig.from_dict(dict(evaluation)))  # unknown targets/languages and missing data fail here
+    return canonical(evaluation), resolved_eval(evaluation), plan
+
+
+
+def _validate_endpoint(endpoint: Any, plan: Any, required: bool) -> dict[str, Any] | None:
+    """primary_endpoint: a target the grid evaluates, at one of its layers, with a direction and a metric."""
+    example = "{target: tatoeba, direction: 'xx->en', layer: -1, metric: accuracy}"
+    if endpoint is None:
+        if required:
+            raise XitConfigError(f"a grid with designs: needs primary_endpoint:, the number analysed first, e.g. {example}")
+        return None
+    if not isinstance(endpoint, dict) or set(endpoint) != set(ENDPOINT_FIELDS):
+        raise XitConfigError(f"primary_endpoint={endpoint!r} must have exactly the fields {', '.join(ENDPOINT_FIELDS)}, e.g. {example}")
+    if endpoint["target"] not in plan.targets:
+        raise XitConfigError(f"primary_endpoint.target={endpoint['target']!r} is not evaluated by this grid "
+                             f"(eval.targets: {', '.join(plan.targets)}); add it to eval.targets or pick one of those")
+    layers = plan.config.layers
+    layer = endpoint["layer"]
+    if not isinstance(layer, int) or isinstance(layer, bool) or (layers != "all" and layer not in layers):
+        raise XitConfigError(f"primary_endpoint.layer={layer!r} is not among eval.layers={layers}; pick one of those")
+    for name in ("direction", "metric"):
+        if not isinstance(endpoint[name], str) or not endpoint[name]:
+            raise XitConfigError(f"primary_endpoint.{name}={endpoint[name]!r} must be a non-empty string, e.g. {example}")
+    return dict(endpoint)
+
+
+
+def _validate_overrides(members: list[Member], train: dict[str, Any], model: str, pool: tuple[str, ...], seed: int) -> None:
+    """Each control's recipe override checked by TrainConfig (an unknown field fails here, before any run)."""
+    seen = set()
+    for m in members:
+        override = get_kind(m.kind).recipe(m.params) if m.budget is not None else {}
+        key = (m.kind, m.tasks, json.dumps(override, sort_keys=True))
+        if override and key not in seen:
+            seen.add(key)
+            resolved_recipe(model, m.tasks, seed, {**recipe_for(train, m.tasks, pool), **m.budget.recipe(len(m.tasks)), **override})
 
 
 
@@ -179,53 +242,45 @@ def _check_task_data(pool: tuple[str, ...], train: dict[str, Any]) -> None:
 
 
 
+def _members(config: GridConfig, pool: tuple[str, ...], arms: tuple[Budget, ...]) -> tuple[list[Member], tuple[int, ...]]:
+    """The grid's design cells and the task counts they cover (old-style grids: today's balanced design)."""
+    if config.designs is not None:
+        members = plan_members(config.designs, config.controls, pool, arms, config.design_seed)
+        return members, tuple(sorted({len(m.tasks) for m in members}))
+    ks = check_balanced(config.ks, config.subsets_per_k, pool, "")
+    members = balanced_members("balanced", pool, ks, config.subsets_per_k, config.design_seed, arms)
+    if config.controls is not None:
+        members += plan_members(None, config.controls, pool, arms, config.design_seed)[1:]  # [0] is the baseline
+    # Singletons and the full set anchor every scaling curve: always part of the design.
+    return members, tuple(sorted(set(ks) | {1, len(pool)}))
+
+
+
 def resolve_grid(config: GridConfig) -> ResolvedGrid:
-    """Validate a grid before any run: pool, ks, subsets, seeds, recipe, evaluation, notebooks, backend."""
+    """Validate a grid before any run: pool, designs, budgets, seeds, recipe, evaluation, notebooks, backend."""
     choice(config.backend, BACKENDS, "backend")
     if not isinstance(config.workers, int) or config.workers < 1:
         raise XitConfigError(f"workers={config.workers!r} must be a positive integer (Dask workers)")
-    ks = _int_list(config.ks, "ks")
-    dup_ks = sorted({k for k in ks if ks.count(k) > 1})
-    if dup_ks:
-        raise XitConfigError(f"ks lists k={dup_ks[0]} more than once; list each task count once")
     seeds = _int_list(config.seeds, "seeds")
     dup_seeds = sorted({s for s in seeds if seeds.count(s) > 1})
     if dup_seeds:
         raise XitConfigError(f"duplicate seed {dup_seeds[0]} in seeds={seeds}; list each seed once (the same seed would rerun the same runs)")
     pool = _resolve_pool(config.pool)
-    n = len(pool)
-    too_big = [k for k in ks if k > n]
-    if too_big:
-        raise XitConfigError(
-            f"k={too_big[0]} is larger than the pool ({n} tasks: {', '.join(pool)}); use k ≤ {n} or a larger pool"
-        )
-    per_k = config.subsets_per_k
-    if isinstance(per_k, dict):
-        stray = [k for k in per_k if k not in ks]
-        if stray:
-            raise XitConfigError(f"subsets_per_k names k={stray[0]}, which is not in ks={ks}")
-        counts = list(per_k.values())
-    else:
-        counts = [per_k]
-    bad = [c for c in counts if not isinstance(c, int) or isinstance(c, bool) or c < 1]
-    if bad:
-        raise XitConfigError(f"subsets_per_k must be a positive integer (or a mapping k: count); got {bad[0]!r}")
-    for k in ks:
-        wanted, exist = subsets_for_k(config, k, n), math.comb(n, k)
-        if wanted > exist:
-            raise XitConfigError(
-                f"subsets_per_k asks for {wanted} subsets of k={k} tasks, but a pool of {n} has only "
-                f"C({n},{k}) = {exist}; ask for at most {exist}"
-            )
-    # Singletons and the full set anchor every scaling curve: always part of the design.
-    full_ks = tuple(sorted(set(ks) | {1, n}))
-    train = _validate_recipe(config.train, config.model, pool, seeds[0])
+    if not isinstance(config.train, dict):
+        raise XitConfigError(f"train must be a mapping of training settings (TrainConfig fields), got {config.train!r}")
+    arms, train = grid_budgets(config.budget, config.budgets, config.train)
+    if config.designs is not None and "sampler" not in train:
+        train["sampler"] = {"name": "balanced"}  # new designs: each task gets exactly its share of the steps
+    members, ks = _members(config, pool, arms)
+    train = _validate_recipe(train, config.model, pool, seeds[0], arms[0])
+    _validate_overrides(members, train, config.model, pool, seeds[0])
     _check_task_data(pool, train)
-    evaluation, eval_id = _validate_evaluation(config.eval)
+    evaluation, eval_id, plan = _validate_evaluation(config.eval)
+    endpoint = _validate_endpoint(config.primary_endpoint, plan, required=config.designs is not None)
     return ResolvedGrid(
         config=config,
         pool=pool,
-        ks=full_ks,
+        ks=ks,
         train=train,
         eval=evaluation,
         eval_id=eval_id,
@@ -233,4 +288,7 @@ def resolve_grid(config: GridConfig) -> ResolvedGrid:
         training_notebook=_find_notebook(config.training_notebook, "training_notebook"),
         retrieval_notebook=_find_notebook(config.retrieval_notebook, "retrieval_notebook"),
         analysis=tuple(_find_notebook(p, "analysis") for p in config.analysis),
+        arms=arms,
+        members=tuple(members),
+        primary_endpoint=endpoint,
     )

@@ -1,4 +1,5 @@
-"""Which task subsets a grid runs: today the balanced draw (every singleton, the full pool, balanced subsets between)."""
+"""Which task subsets a grid runs: the balanced draw, every subset of a small pool (factorial), random
+orders whose prefixes nest (nested), and named subsets (singletons, full, explicit lists)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import itertools
 import math
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from xit.errors import XitConfigError
 
@@ -14,13 +15,12 @@ if TYPE_CHECKING:
     from xit.grid.config import GridConfig
 
 
-def subsets_for_k(config: GridConfig, k: int, n: int) -> int:
+def subsets_for_k(per_k: int | dict[int, int], k: int, n: int) -> int:
     """How many task subsets the design draws for k: all n singletons, one full set, else subsets_per_k."""
     if k == 0 or k == n:
         return 1
     if k == 1:
         return n
-    per_k = config.subsets_per_k
     return int(per_k.get(k, 1)) if isinstance(per_k, dict) else int(per_k)
 
 
@@ -69,6 +69,12 @@ def _greedy_balanced(pool: tuple[str, ...], k: int, m: int, rng: random.Random) 
 
 
 def design_subsets(config: GridConfig, pool: tuple[str, ...], ks: Iterable[int]) -> dict[int, list[tuple[str, ...]]]:
+    """A grid file's balanced design (its subsets_per_k and design_seed) per k."""
+    return balanced_design(pool, ks, config.subsets_per_k, config.design_seed)
+
+
+
+def balanced_design(pool: tuple[str, ...], ks: Iterable[int], per_k: Any, seed: int) -> dict[int, list[tuple[str, ...]]]:
     """The task subsets per k: the baseline, every singleton, the full set, balanced random draws between."""
     n = len(pool)
     design: dict[int, list[tuple[str, ...]]] = {}
@@ -80,5 +86,55 @@ def design_subsets(config: GridConfig, pool: tuple[str, ...], ks: Iterable[int])
         elif k == n:
             design[k] = [tuple(sorted(pool))]
         else:
-            design[k] = balanced_subsets(pool, k, subsets_for_k(config, k, n), config.design_seed)
+            design[k] = balanced_subsets(pool, k, subsets_for_k(per_k, k, n), seed)
     return design
+
+
+
+#: The largest pool a factorial design takes (2^n − 1 subsets per seed and arm).
+FACTORIAL_MAX_POOL = 6
+
+#: Subset keywords a dose design or a control may name.
+SUBSET_KEYWORDS = ("singletons", "full")
+
+
+def factorial_subsets(pool: tuple[str, ...] | list[str]) -> list[tuple[str, ...]]:
+    """Every non-empty subset of a small pool (2^n − 1), by size then name."""
+    pool = tuple(sorted(pool))
+    if not 1 <= len(pool) <= FACTORIAL_MAX_POOL:
+        raise XitConfigError(
+            f"a factorial design over {len(pool)} tasks would run 2^{len(pool)} − 1 = {2 ** len(pool) - 1} subsets per seed "
+            f"and arm; give it a pool of 1 to {FACTORIAL_MAX_POOL} tasks (use nested or balanced for larger pools)"
+        )
+    return [c for k in range(1, len(pool) + 1) for c in itertools.combinations(pool, k)]
+
+
+
+def nested_orders(pool: tuple[str, ...] | list[str], orders: int, seed: int) -> list[tuple[str, ...]]:
+    """``orders`` seeded random orders of the pool; an order's prefixes are its nested subsets."""
+    names = sorted(pool)
+    return [tuple(random.Random(f"xit-nested-{seed}-{r}").sample(names, len(names))) for r in range(orders)]
+
+
+
+def named_subsets(entries: list, pool: tuple[str, ...], where: str) -> list[tuple[str, ...]]:
+    """Subsets given as keywords (singletons, full) or lists of pool tasks, each once, sorted within."""
+    if not isinstance(entries, list) or not entries:
+        raise XitConfigError(f"{where}={entries!r} must be a non-empty list of subsets: 'singletons', 'full' or lists of task names")
+    found: list[tuple[str, ...]] = []
+    for entry in entries:
+        if entry == "singletons":
+            subsets = [(t,) for t in pool]
+        elif entry == "full":
+            subsets = [tuple(sorted(pool))]
+        elif isinstance(entry, list | tuple) and entry and all(isinstance(t, str) for t in entry):
+            stray = [t for t in entry if t not in pool]
+            if stray:
+                raise XitConfigError(f"{where} names task {stray[0]!r}, which is not in the grid's pool ({', '.join(pool)}); add it to pool:")
+            if len(set(entry)) != len(entry):
+                raise XitConfigError(f"{where} subset {list(entry)} lists a task more than once")
+            subsets = [tuple(sorted(entry))]
+        else:
+            raise XitConfigError(f"{where} entry {entry!r} is not a subset; use 'singletons', 'full' or a list of task names")
+        found += [s for s in subsets if s not in found]
+    return found

@@ -14,12 +14,19 @@ from typing import Any
 
 import pandas as pd
 
+from xit.grid.kinds import get_kind
 from xit.grid.runs import RunSpec, canonical
 from xit.io import write_json_atomic, write_parquet_atomic
 from xit.paths import export_xit_pythonpath
 
-#: Columns the grid stamps on every result row (after the retrieval columns of docs/contracts.md).
-RUN_COLUMNS = ("run_id", "k", "tasks", "seed")
+#: Columns the grid stamps on every result row (before the retrieval columns of docs/contracts.md).
+RUN_COLUMNS = ("run_id", "k", "tasks", "seed", "kind", "budget_policy", "total_steps", "steps_per_task", "alpha")
+
+#: Nullable dtypes of the run columns (NA where a column does not apply, e.g. alpha outside interpolation).
+RUN_DTYPES = {"seed": "Int64", "total_steps": "Int64", "steps_per_task": "Float64", "alpha": "Float64"}
+
+#: Where a derived run (interpolation) writes the weights it evaluates, inside its run folder.
+DERIVED_ENCODER = "encoder"
 
 #: Kernel start attempts per notebook (parallel starts can collide on ports).
 KERNEL_START_ATTEMPTS = 3
@@ -44,6 +51,7 @@ class RunOutcome:
     path: str
     trained: bool = False
     error: str = ""
+    kind: str = ""
 
 
 
@@ -65,9 +73,15 @@ def is_done(spec: RunSpec) -> bool:
 
 
 def _encoder_ready(spec: RunSpec) -> bool:
-    """The encoder cache holds a finished training for this run's key."""
+    """The encoder cache holds a finished training of this run's recipe (its fingerprint, incl. RESULTS_VERSION, matches)."""
     enc = spec.encoder_dir
-    return enc is not None and (enc / "done.json").is_file() and (enc / "encoder").is_dir()
+    if enc is None or not (enc / "done.json").is_file() or not (enc / "encoder").is_dir():
+        return False
+    try:
+        done = json.loads((enc / "done.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return False
+    return done.get("fingerprint") == spec.train_fingerprint
 
 
 
@@ -100,24 +114,63 @@ def execute_notebook(notebook: str | Path, output: Path, parameters: dict[str, A
 
 
 def stamp_results(spec: RunSpec, rows: pd.DataFrame) -> pd.DataFrame:
-    """The run's rows with run_id, k, tasks, seed set by the grid (whatever the notebook wrote)."""
+    """The run's rows with the run columns (RUN_COLUMNS) set by the grid (whatever the notebook wrote)."""
     rows = rows.copy()
-    rows["run_id"] = spec.run_id
-    rows["k"] = spec.k
-    rows["tasks"] = spec.tasks_label
-    rows["seed"] = pd.array([spec.seed] * len(rows), dtype="Int64")
+    for name, value in spec.run_info.items():
+        if name in RUN_DTYPES:
+            rows[name] = pd.array([value] * len(rows), dtype=RUN_DTYPES[name])
+        else:
+            rows[name] = pd.Series([value] * len(rows), index=rows.index, dtype=object if value is None else None)
     return rows[list(RUN_COLUMNS) + [c for c in rows.columns if c not in RUN_COLUMNS]]
 
 
 
+def ensure_encoder(spec: RunSpec) -> tuple[Path, bool]:
+    """The trained encoder this run evaluates (or derives from): from the cache, else trained now by notebook 01."""
+    enc = spec.encoder_dir
+    assert enc is not None
+    if _encoder_ready(spec):
+        return enc, False
+    if enc.exists():
+        shutil.rmtree(enc)  # a dropped, stale or half-finished training: train afresh
+    execute_notebook(spec.training_notebook, spec.run_dir / "01_intermediate_training.ipynb",
+                     {"model": spec.model, "tasks": list(spec.tasks), "train": spec.train,
+                      "seed": spec.seed, "output_dir": str(enc)}, spec.cell_timeout)
+    if not (enc / "encoder").is_dir():
+        raise RuntimeError(f"training notebook finished but wrote no encoder at {enc / 'encoder'}")
+    import xit
+
+    write_json_atomic({"model": spec.model, "tasks": list(spec.tasks), "seed": spec.seed, "train": spec.train,
+                       "fingerprint": spec.train_fingerprint, "results_version": xit.RESULTS_VERSION,
+                       "trained_by": spec.run_id}, enc / "done.json")
+    return enc, True
+
+
+
+def _model_to_evaluate(spec: RunSpec) -> tuple[str, bool]:
+    """What notebook 02 evaluates: the model itself (k = 0), the trained encoder, or weights derived from it."""
+    if spec.encoder_key is None:
+        return spec.model, False
+    enc, trained = ensure_encoder(spec)
+    for name in TRAINING_RECORDS:  # the run's own copy of what its training logged
+        if (enc / name).is_file():
+            shutil.copy2(enc / name, spec.run_dir / name)
+    derive = get_kind(spec.kind).derive
+    if derive is None:
+        return str(enc / "encoder"), trained
+    params = {"alpha": spec.alpha}
+    return str(derive(spec.model, enc / "encoder", params, spec.run_dir / DERIVED_ENCODER)), trained
+
+
+
 def execute_run(spec: RunSpec) -> RunOutcome:
-    """Execute one run (train unless k = 0 or cached, then evaluate); never raises for a failing notebook."""
+    """Execute one run (train unless k = 0 or cached, derive if its kind does, evaluate); never raises for a failing notebook."""
     start = time.perf_counter()
     run_dir = spec.run_dir
 
     def outcome(status: str, trained: bool = False, error: str = "") -> RunOutcome:
         return RunOutcome(spec.run_id, spec.k, spec.tasks_label, spec.seed, status,
-                          round(time.perf_counter() - start, 2), str(run_dir), trained, error)
+                          round(time.perf_counter() - start, 2), str(run_dir), trained, error, spec.kind)
 
     if is_done(spec):
         return outcome("skipped")
@@ -127,25 +180,7 @@ def execute_run(spec: RunSpec) -> RunOutcome:
                        "pid": os.getpid(), "started": time.time()}, _status_file(run_dir))
     trained = False
     try:
-        model = spec.model
-        if spec.k > 0:
-            enc = spec.encoder_dir
-            assert enc is not None
-            if not _encoder_ready(spec):
-                if (enc / TRAIN_SUMMARY).is_file() and not (enc / "encoder").is_dir():
-                    shutil.rmtree(enc)  # a finished training whose weights were dropped: train afresh
-                execute_notebook(spec.training_notebook, run_dir / "01_intermediate_training.ipynb",
-                                  {"model": spec.model, "tasks": list(spec.tasks), "train": spec.train,
-                                   "seed": spec.seed, "output_dir": str(enc)}, spec.cell_timeout)
-                if not (enc / "encoder").is_dir():
-                    raise RuntimeError(f"training notebook finished but wrote no encoder at {enc / 'encoder'}")
-                write_json_atomic({"model": spec.model, "tasks": list(spec.tasks), "seed": spec.seed,
-                                   "train": spec.train, "trained_by": spec.run_id}, enc / "done.json")
-                trained = True
-            model = str(enc / "encoder")
-            for name in TRAINING_RECORDS:  # the run's own copy of what its training logged
-                if (enc / name).is_file():
-                    shutil.copy2(enc / name, run_dir / name)
+        model, trained = _model_to_evaluate(spec)
         execute_notebook(spec.retrieval_notebook, run_dir / "02_retrieval.ipynb",
                           {"model": model, "eval": spec.eval, "output_dir": str(run_dir), "run_info": spec.run_info},
                           spec.cell_timeout)
@@ -157,8 +192,8 @@ def execute_run(spec: RunSpec) -> RunOutcome:
         write_json_atomic({"status": "done", "params": dataclasses.asdict(spec), "rows": len(rows),
                            "trained": trained, "seconds": round(time.perf_counter() - start, 2),
                            "finished": time.time()}, _status_file(run_dir))
-        if spec.k > 0 and not spec.keep_encoders:
-            _drop_encoder_weights(spec)
+        if not spec.keep_encoders:  # derived weights are remade in seconds from the cached training
+            shutil.rmtree(run_dir / DERIVED_ENCODER, ignore_errors=True)
         return outcome("done", trained)
     except Exception as err:  # a failing run is recorded and reported; the other runs go on
         message = f"{type(err).__name__}: {err}\n\n{traceback.format_exc()}"
@@ -166,6 +201,35 @@ def execute_run(spec: RunSpec) -> RunOutcome:
         write_json_atomic({"status": "failed", "params": dataclasses.asdict(spec), "error": f"{type(err).__name__}: {err}",
                            "finished": time.time()}, _status_file(run_dir))
         return outcome("failed", trained, short_error(err))
+
+
+
+def chains(runs: list[RunSpec]) -> list[list[RunSpec]]:
+    """Runs grouped by the trained encoder they share (a training and its interpolations), in first-run order.
+
+    A chain runs in order in one worker, so two runs never train the same encoder at once, and with
+    keep_encoders: false the encoder is dropped only after the last run that needs it.
+    """
+    groups: dict[str, list[RunSpec]] = {}
+    for spec in runs:
+        groups.setdefault(spec.encoder_key or f"run:{spec.run_id}", []).append(spec)
+    return list(groups.values())
+
+
+
+def finish_chain(chain: list[RunSpec], outcomes: list[RunOutcome]) -> None:
+    """Drop the chain's trained weights when the grid keeps none and every run of the chain is done."""
+    spec = chain[0]
+    if spec.encoder_key and not spec.keep_encoders and all(o.status in ("done", "skipped") for o in outcomes):
+        _drop_encoder_weights(spec)
+
+
+
+def execute_chain(chain: list[RunSpec]) -> list[RunOutcome]:
+    """Execute the runs of one chain in order (a Dask task), then drop its encoder if the grid keeps none."""
+    outcomes = [execute_run(spec) for spec in chain]
+    finish_chain(chain, outcomes)
+    return outcomes
 
 
 

@@ -8,24 +8,15 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import pandas as pd
-
-from xit.grid.design import design_subsets
-
-if TYPE_CHECKING:
-    from xit.grid.config import ResolvedGrid
+from typing import Any
 
 
-#: Bump when the meaning of a run's parameters changes, so old ids are not reused for new work.
-ID_VERSION = 1
 
 #: Set per run by the grid, so a grid's train: section must not set them.
 GRID_OWNED_TRAIN_FIELDS = ("model", "tasks", "seed", "run_id")
 
-#: Fields that change how a run is shown, not its numbers: left out of run ids.
-COSMETIC_FIELDS = ("progress", "cache")
+#: Fields that change how a run is shown or stored, not its numbers: left out of run ids and encoder keys.
+COSMETIC_FIELDS = ("progress", "cache", "checkpoint_every", "keep_checkpoints")
 
 
 
@@ -46,6 +37,16 @@ class RunSpec:
     retrieval_notebook: str
     keep_encoders: bool = True
     cell_timeout: int | None = None
+    #: none (k = 0), task, or a control kind (xit.grid.kinds.RUN_KINDS).
+    kind: str = "task"
+    budget_policy: str | None = None
+    #: Nominal optimizer steps of the run, and per task (None for the baseline and the epochs policy).
+    total_steps: int | None = None
+    steps_per_task: float | None = None
+    #: Interpolation weight of the trained encoder (None for other kinds).
+    alpha: float | None = None
+    #: TrainConfig.fingerprint() of the training this run needs: a cached encoder is reused only on a match.
+    train_fingerprint: str | None = None
 
     @property
     def tasks_label(self) -> str:
@@ -63,9 +64,18 @@ class RunSpec:
         return None if self.encoder_key is None else Path(self.output_dir) / "encoders" / self.encoder_key
 
     @property
+    def trains_own_recipe(self) -> bool:
+        """The run's training records are its own (not a baseline, not weights derived from another run's)."""
+        from xit.grid.kinds import RUN_KINDS
+
+        return self.encoder_key is not None and RUN_KINDS[self.kind].derive is None
+
+    @property
     def run_info(self) -> dict[str, Any]:
-        """The columns notebook 02 stamps on every result row."""
-        return {"run_id": self.run_id, "k": self.k, "tasks": self.tasks_label, "seed": self.seed}
+        """The columns notebook 02 stamps on every result row (RUN_COLUMNS)."""
+        return {"run_id": self.run_id, "k": self.k, "tasks": self.tasks_label, "seed": self.seed, "kind": self.kind,
+                "budget_policy": self.budget_policy, "total_steps": self.total_steps,
+                "steps_per_task": self.steps_per_task, "alpha": self.alpha}
 
 
 
@@ -82,27 +92,49 @@ def stable_hash(obj: Any, length: int = 10) -> str:
 
 
 
+def _version() -> int:
+    """xit.RESULTS_VERSION, read at call time (so a bump, or a test's monkeypatch, changes every id)."""
+    import xit
+
+    return int(xit.RESULTS_VERSION)
+
+
+
 def encoder_key(model: str, tasks: Iterable[str], seed: int, train: dict[str, Any]) -> str:
-    """The cache key of a trained encoder: hash of (model, sorted task subset, seed, recipe)."""
+    """The cache key of a trained encoder: hash of (results version, model, sorted tasks, seed, full recipe)."""
     tasks = sorted(tasks)
-    payload = {"v": ID_VERSION, "model": model, "tasks": tasks, "seed": seed, "train": train}
+    payload = {"v": _version(), "model": model, "tasks": tasks, "seed": seed, "train": train}
     return f"k{len(tasks)}-{stable_hash(payload)}"
 
 
 
-def run_id(model: str, tasks: Iterable[str], seed: int | None, train: dict[str, Any], eval: dict[str, Any]) -> str:
-    """A run's stable id: 'k<k>-' plus a hash of its resolved parameters (the baseline ignores seed and recipe)."""
+def run_id(model: str, tasks: Iterable[str], seed: int | None, train: dict[str, Any], eval: dict[str, Any],
+           kind: str = "task", alpha: float | None = None) -> str:
+    """A run's stable id: 'k<k>-' plus a hash of its resolved parameters (the baseline ignores seed and recipe).
+
+    ``train`` and ``eval`` are the FULL resolved configurations (resolved_recipe, resolved_eval), so a
+    changed default changes the ids of the runs it affects; xit.RESULTS_VERSION is hashed too.
+    """
     tasks = sorted(tasks)
     if tasks:
-        payload = {"v": ID_VERSION, "model": model, "tasks": tasks, "seed": seed, "train": train, "eval": eval}
+        payload = {"v": _version(), "model": model, "tasks": tasks, "seed": seed, "train": train, "eval": eval}
+        if kind != "task":
+            payload.update(kind=kind, alpha=alpha)
     else:
-        payload = {"v": ID_VERSION, "model": model, "tasks": [], "eval": eval}
+        payload = {"v": _version(), "model": model, "tasks": [], "eval": eval}
     return f"k{len(tasks)}-{stable_hash(payload)}"
+
+
+
+def resolved_fields(config: Any, skip: Iterable[str] = ()) -> dict[str, Any]:
+    """Every field of a config dataclass but the cosmetic and skipped ones (what ids hash)."""
+    skip = set(skip) | set(COSMETIC_FIELDS)
+    return canonical({k: v for k, v in dataclasses.asdict(config).items() if k not in skip})
 
 
 
 def non_default(config: Any, defaults: Any, skip: Iterable[str] = ()) -> dict[str, Any]:
-    """The fields of a config dataclass that differ from its defaults (what a run id hashes)."""
+    """The fields of a config dataclass that differ from its defaults (for display, not for ids)."""
     resolved, base = dataclasses.asdict(config), dataclasses.asdict(defaults)
     skip = set(skip) | set(COSMETIC_FIELDS)
     return canonical({k: v for k, v in resolved.items() if k not in skip and v != base.get(k)})
@@ -124,56 +156,22 @@ def recipe_for(train: dict[str, Any], tasks: Iterable[str], pool: Iterable[str])
 
 
 def resolved_recipe(model: str, tasks: tuple[str, ...], seed: int, train: dict[str, Any]) -> dict[str, Any]:
-    """Validate one run's recipe with xit.training's TrainConfig; return its non-default fields (for ids)."""
+    """Validate one run's recipe with xit.training's TrainConfig; return all its fields but the grid-owned ones."""
+    return resolved_training(model, tasks, seed, train)[0]
+
+
+
+def resolved_training(model: str, tasks: tuple[str, ...], seed: int, train: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    """(the recipe's full fields for ids, TrainConfig.fingerprint() of the training notebook 01 will run)."""
     from xit.training import TrainConfig
 
-    fixed = {"model": model, "tasks": list(tasks), "seed": seed}
-    config = TrainConfig.from_dict({**train, **fixed}, where="train")
-    defaults = TrainConfig.from_dict(fixed, where="train")
-    return non_default(config, defaults, skip=GRID_OWNED_TRAIN_FIELDS)
+    config = TrainConfig.from_dict({**train, "model": model, "tasks": list(tasks), "seed": seed}, where="train")
+    return resolved_fields(config, skip=GRID_OWNED_TRAIN_FIELDS), config.fingerprint()
 
 
 
-def expand_runs(grid: ResolvedGrid) -> list[RunSpec]:
-    """Every run of a resolved grid, in execution order (baseline first), each parameter set once."""
-    config = grid.config
-    design = design_subsets(config, grid.pool, grid.ks)
-    runs: dict[str, RunSpec] = {}
-    order = [(k, subset, None) for k, subset in [(0, ())] if 0 in design]
-    order += [(k, subset, seed) for seed in config.seeds for k in design if k > 0 for subset in design[k]]
-    for k, subset, seed in order:
-        recipe = recipe_for(grid.train, subset, grid.pool) if k else {}
-        recipe_id = resolved_recipe(config.model, subset, seed, recipe) if k else {}  # type: ignore[arg-type]
-        rid = run_id(config.model, subset, seed, recipe_id, grid.eval_id)
-        if rid in runs:
-            continue
-        runs[rid] = RunSpec(
-            run_id=rid,
-            k=k,
-            tasks=tuple(sorted(subset)),
-            seed=seed,
-            model=config.model,
-            train=recipe,
-            eval=grid.eval,
-            encoder_key=encoder_key(config.model, subset, seed, recipe_id) if k else None,  # type: ignore[arg-type]
-            output_dir=str(grid.output_dir),
-            training_notebook=str(grid.training_notebook),
-            retrieval_notebook=str(grid.retrieval_notebook),
-            keep_encoders=config.keep_encoders,
-            cell_timeout=config.cell_timeout,
-        )
-    return list(runs.values())
+def resolved_eval(evaluation: dict[str, Any]) -> dict[str, Any]:
+    """An evaluation's full EvalConfig fields (for ids)."""
+    from xit.retrieval.suite import EvalConfig
 
-
-
-def design_table(runs: list[RunSpec]) -> pd.DataFrame:
-    """One row per run: id, k, tasks, seed, encoder key (the grid's design, for inspection)."""
-    return pd.DataFrame(
-        {
-            "run_id": [r.run_id for r in runs],
-            "k": [r.k for r in runs],
-            "tasks": [r.tasks_label for r in runs],
-            "seed": pd.array([r.seed for r in runs], dtype="Int64"),
-            "encoder_key": [r.encoder_key or "" for r in runs],
-        }
-    )
+    return resolved_fields(EvalConfig.from_dict(dict(evaluation)))

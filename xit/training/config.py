@@ -14,7 +14,7 @@ from xit.config import choice, from_dict, require_int, require_number
 from xit.encoders.loading import DEFAULT_MODEL
 from xit.errors import XitConfigError
 
-SAMPLERS = ("proportional", "capped", "temperature", "uniform")
+SAMPLERS = ("proportional", "capped", "temperature", "uniform", "balanced")
 
 PRECISIONS = ("fp32", "fp16", "bf16")
 
@@ -28,7 +28,6 @@ NON_RESULT_FIELDS = ("progress", "checkpoint_every", "keep_checkpoints")
 LABEL_CONTROLS = ("none", "shuffled")
 
 #: Control fields left out of the fingerprint at their defaults, so runs made before they existed still match.
-CONTROL_DEFAULTS = {"label_control": "none", "l2sp": 0.0}
 
 
 
@@ -38,6 +37,9 @@ class SamplerConfig:
 
     proportional: p_i ∝ n_i; capped: p_i ∝ min(n_i, cap); temperature: p_i ∝ min(n_i, cap)^(1/T)
     (cap optional; T=1 is proportional, T→∞ uniform); uniform: p_i = 1/K. n_i = training features of task i.
+    balanced: not a draw; every block of K steps trains each task once in a seeded order, so each task gets
+    exactly floor(T/K) or ceil(T/K) of T steps (the grid's default for new designs: k is not confounded
+    with a task's share of the steps).
     """
 
     name: str = "temperature"
@@ -180,7 +182,9 @@ class TrainConfig:
         return value.get(task) if isinstance(value, dict) else value
 
     def fingerprint(self) -> str:
-        """A hash of the fields that determine a run's numbers (a resume must match it)."""
-        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NON_RESULT_FIELDS
-                  and not (k in CONTROL_DEFAULTS and v == CONTROL_DEFAULTS[k])}
+        """A hash of the fields that determine a run's numbers, and xit.RESULTS_VERSION (a resume must match it)."""
+        import xit
+
+        fields = {k: v for k, v in dataclasses.asdict(self).items() if k not in NON_RESULT_FIELDS}
+        fields["results_version"] = xit.RESULTS_VERSION
         return hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -42,7 +42,7 @@ from xit.training.outputs import (
     task_mix,
     with_run_id,
 )
-from xit.training.sampling import TaskBatches, task_for_step, task_probabilities
+from xit.training.sampling import TaskBatches, task_for_step, task_probabilities, task_seed
 
 log = logging.getLogger("xit.training")
 
@@ -110,8 +110,8 @@ def prepare(config: TrainConfig, out: Path, encoder: Any | None, started: float)
     total_steps = config.max_steps or max(1, math.ceil(config.epochs * sum(sizes.values()) / per_step))
     batches = {
         name: TaskBatches([feature_length(f) for f in task.train_features], config.batch_size * world,
-                          seed=config.seed * 1000 + i, group_by_length=config.length_grouping)
-        for i, (name, task) in enumerate(data.items())
+                          seed=task_seed(config.seed, name), group_by_length=config.length_grouping)
+        for name, task in data.items()
     }
     optimizer = torch.optim.AdamW(parameter_groups(model, config.weight_decay), lr=config.learning_rate, eps=config.adam_epsilon)
     scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(config.warmup_ratio * total_steps), total_steps)
@@ -154,7 +154,7 @@ def resume(run: TrainingRun) -> None:
 def train_step(run: TrainingRun, step: int) -> dict[str, Any]:
     """One optimizer step on the task the sampler draws for it; returns its log row."""
     config, accelerator = run.config, run.accelerator
-    task_name = task_for_step(run.probabilities, config.seed, step)
+    task_name = task_for_step(run.probabilities, config.seed, step, config.sampler.name)
     task = run.data[task_name]
     pad_to = config.max_length if config.pad_to_max_length else None
     rank, device = accelerator.process_index, accelerator.device

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+
 import numpy as np
 
 from xit.errors import XitConfigError
@@ -12,7 +15,7 @@ def task_probabilities(sizes: dict[str, int], sampler: SamplerConfig) -> dict[st
     """Per-task sampling probabilities from training sizes (see SamplerConfig for the formulas)."""
     names = list(sizes)
     n = np.array([sizes[t] for t in names], dtype=np.float64)
-    if sampler.name == "uniform":
+    if sampler.name in ("uniform", "balanced"):
         weights = np.ones_like(n)
     elif sampler.name == "proportional":
         weights = n
@@ -29,8 +32,36 @@ def task_probabilities(sizes: dict[str, int], sampler: SamplerConfig) -> dict[st
 
 
 
-def task_for_step(probabilities: dict[str, float], seed: int, step: int) -> str:
+def stable_seed(seed: int, *names: str) -> int:
+    """A 63-bit seed from (seed, names): the same for the same names whatever their position in a subset."""
+    digest = hashlib.sha256("\x1f".join([str(int(seed)), *names]).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> 1
+
+
+
+def task_seed(seed: int, task: str) -> int:
+    """The batch-order seed of one task: depends on the run's seed and the task's name, never on its index."""
+    return stable_seed(seed, "task-batches", task)
+
+
+
+def balanced_task_for_step(names: Iterable[str], seed: int, step: int) -> str:
+    """The balanced sampler: each block of K steps trains every task once, in a seeded order.
+
+    The order of block b is a permutation drawn from (seed, sorted task names, b), so after any number
+    of steps T every task has trained floor(T/K) or ceil(T/K) steps, and a resumed run draws the same.
+    """
+    names = sorted(names)
+    block, position = divmod(step, len(names))
+    rng = np.random.default_rng([stable_seed(seed, "balanced", *names), block])
+    return names[int(rng.permutation(len(names))[position])]
+
+
+
+def task_for_step(probabilities: dict[str, float], seed: int, step: int, sampler: str = "temperature") -> str:
     """The task trained at ``step``: a draw from its own seeded generator, so a resumed run draws the same."""
+    if sampler == "balanced":
+        return balanced_task_for_step(probabilities, seed, step)
     names = list(probabilities)
     rng = np.random.default_rng([seed, step, 0x7A5C])
     return names[int(rng.choice(len(names), p=np.array([probabilities[t] for t in names])))]
