@@ -27,7 +27,6 @@ NON_RESULT_FIELDS = ("progress", "checkpoint_every", "keep_checkpoints")
 
 LABEL_CONTROLS = ("none", "shuffled")
 
-#: Control fields left out of the fingerprint at their defaults, so runs made before they existed still match.
 
 
 
