@@ -17,8 +17,12 @@ RESULT_COLUMNS = [
     "run_id", "k", "tasks", "seed", "model", "checkpoint", "layer",
     "target", "language", "direction", "metric", "value", "n",
 ]
+#: Run columns of design grids (docs/grid.md; kept when present, older tables lack them).
+RUN_EXTRA_COLUMNS = ["kind", "budget_policy", "total_steps", "steps_per_task", "alpha"]
 #: Setup columns retrieval rows carry since RESULTS_VERSION 2 (kept when present; older tables lack them).
 SETUP_COLUMNS = ["split", "threshold_source", "prefix", "pooling", "max_length", "precision"]
+#: Run kinds whose runs enter the statistics in k: trained on intermediate tasks, or the untrained baseline.
+TASK_KINDS = ("task", "none")
 #: The metric each target is judged by (XTREME / XTREME-R conventions, all on a 0-100 scale), from the
 #: target registry: Tatoeba accuracy, BUCC F1 at a carried threshold (never the oracle), mAP@20.
 HEADLINE_METRIC = TARGETS.headline_metrics()
@@ -62,7 +66,7 @@ def validate_results(df: pd.DataFrame, where: str = "results table", require_bas
         )
     if df.empty or df["run_id"].dropna().empty:
         raise XitConfigError(f"{where} has no rows: no run has finished yet. {HOW_TO_PRODUCE}")
-    df = df[RESULT_COLUMNS + [c for c in SETUP_COLUMNS if c in df.columns]].copy()
+    df = df[RESULT_COLUMNS + [c for c in RUN_EXTRA_COLUMNS + SETUP_COLUMNS if c in df.columns]].copy()
     for column in ("run_id", "k", "seed", "layer", "target", "metric", "value"):
         empty = df[column].isna()
         if column == "seed":  # the k=0 baseline is evaluation only: the grid leaves its seed empty
@@ -81,6 +85,9 @@ def validate_results(df: pd.DataFrame, where: str = "results table", require_bas
     df["n"] = pd.to_numeric(df["n"], errors="coerce")
     for column in ("run_id", "tasks", "model", "checkpoint", "target", "language", "direction", "metric"):
         df[column] = df[column].fillna("").astype(str)
+    if "kind" in df.columns:  # tables written before run kinds existed have no kind: every run is a task run
+        kind = df["kind"].fillna("").astype(str)
+        df["kind"] = kind.where(kind != "", np.where(df["k"] == 0, "none", "task"))
     key = ["run_id", "layer", "target", "language", "direction", "metric"]
     dup = df.duplicated(key, keep=False)
     if dup.any():
@@ -226,7 +233,26 @@ def run_scores(results: pd.DataFrame, layer: int | None = None) -> pd.DataFrame:
 
     scores = rows.groupby(keys, sort=True, dropna=False).apply(summarise, include_groups=False).reset_index()
     scores["n_languages"] = scores["n_languages"].astype("int64")
+    extra = [c for c in RUN_EXTRA_COLUMNS if c in results.columns]
+    if extra:  # one value per run: merged after the grouping, so NA budgets (k=0) need no NA-safe group keys
+        per_run = results.drop_duplicates("run_id").set_index("run_id")[extra]
+        scores = scores.join(per_run, on="run_id")
     return scores
+
+
+def task_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows (of a results or run-score table) of runs that enter the statistics in k: kind task or none (the
+    baseline); control runs (shuffled labels, L2-SP, interpolation, MLM) are left out. Without a kind column, all."""
+    if "kind" not in table.columns:
+        return table
+    return table[table["kind"].astype(str).isin(TASK_KINDS)].reset_index(drop=True)
+
+
+def control_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows of control runs (kind other than task / none); empty without a kind column."""
+    if "kind" not in table.columns:
+        return table.iloc[:0]
+    return table[~table["kind"].astype(str).isin(TASK_KINDS)].reset_index(drop=True)
 
 
 def task_names(results: pd.DataFrame) -> list[str]:
