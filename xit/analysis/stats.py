@@ -25,11 +25,11 @@ def small_sample_note(n: int, unit: str = "runs", minimum: int = MIN_FOR_INTERVA
 
 
 def task_runs(scores: pd.DataFrame, include_untrained: bool = True) -> pd.DataFrame:
-    """Rows of task-training runs: kind == "task" where a kind column exists (controls are left out), k >= 1 unless
-    include_untrained."""
+    """Rows of task-training runs: kind == "task" where a kind column exists (controls are left out), and the k = 0
+    baseline (kind "none") unless include_untrained is False."""
     if "kind" in scores.columns:
         kind = scores["kind"]
-        scores = scores[kind.isna() | (kind.astype(str).isin(["task", ""]))]
+        scores = scores[kind.isna() | (kind.astype(str).isin(["task", "none", ""]))]
     return scores if include_untrained else scores[scores["k"] >= 1]
 
 

@@ -1,0 +1,180 @@
+"""The answer the report opens with: every finding computed once, the primary endpoint's effect sizes in the order
+the report tells them, and a few sentences written from those numbers (markdown)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from xit.analysis import controls, findings
+from xit.analysis.inputs import AnalysisInputs
+
+
+@dataclass(frozen=True)
+class Findings:
+    """The tables of findings (1)-(7) for one results table (see xit.analysis.findings and xit.analysis.controls)."""
+
+    primary_label: str
+    primary_source: str
+    endpoint: pd.DataFrame
+    training: pd.DataFrame
+    task_effects: pd.DataFrame
+    k_effect: pd.DataFrame
+    all_vs_best: pd.DataFrame
+    spread: pd.DataFrame
+    seeds: pd.DataFrame
+    languages: pd.DataFrame
+    layers: pd.DataFrame
+    worst_items: pd.DataFrame
+    controls: pd.DataFrame
+    interpolation: pd.DataFrame
+    drift: pd.DataFrame
+
+
+def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 999, seed: int = 0) -> Findings:
+    """Every finding of the report, in order, from one set of inputs (seeded: the same table gives the same numbers)."""
+    fit = findings.task_count_effect(inputs, n_perm=n_perm, n_boot=n_boot, seed=seed)
+    return Findings(
+        primary_label=inputs.primary.label, primary_source=inputs.primary.source,
+        endpoint=findings.endpoint_table(inputs),
+        training=findings.training_vs_none(inputs, n_boot=n_boot, seed=seed),
+        task_effects=findings.task_effects_table(fit, inputs),
+        k_effect=findings.k_effect_table(fit, inputs),
+        all_vs_best=findings.paired_all_vs_best(inputs, n_boot=n_boot, seed=seed),
+        spread=findings.spread_vs_additive(inputs, n_sim=n_boot, seed=seed),
+        seeds=findings.seed_spread(inputs),
+        languages=findings.language_spread(inputs, n_boot=n_boot, seed=seed),
+        layers=findings.layers_table(inputs),
+        worst_items=findings.worst_language_items(inputs, n_boot=n_boot, seed=seed),
+        controls=controls.controls_table(inputs),
+        interpolation=controls.interpolation_curve(inputs),
+        drift=controls.drift_table(inputs),
+    )
+
+
+def _get(table: pd.DataFrame, column: str, default=np.nan):
+    return table[column].iloc[0] if column in table.columns and len(table) else default
+
+
+def _primary_row(table: pd.DataFrame) -> pd.DataFrame:
+    return table[table["endpoint"] == "primary"] if "endpoint" in table.columns else table
+
+
+def effect_sizes(found: Findings) -> pd.DataFrame:
+    """The primary endpoint's effect sizes (points) in the report's order: section, effect, estimate, interval, note.
+    Rows without an estimate keep their note (the figure leaves them out)."""
+    rows = []
+
+    def add(section: str, effect: str, table: pd.DataFrame, estimate: str, low: str = "ci_low", high: str = "ci_high"):
+        rows.append({"section": section, "effect": effect, "estimate": float(_get(table, estimate)),
+                     "ci_low": float(_get(table, low)), "ci_high": float(_get(table, high)), "note": str(_get(table, "note", "") or "")})
+
+    add("2 training vs none", "trained − untrained (mean over task runs)", _primary_row(found.training), "difference")
+    for _, row in found.task_effects.iterrows():
+        if "task" in row and pd.notna(row.get("task")):
+            add("3 per-task effects", f"task {row['task']} ({row['estimate']})", row.to_frame().T, "effect")
+    add("4 k beyond composition", "log2(k) term: points per doubling of k", _primary_row(found.k_effect), "k_effect",
+        "k_ci_low", "k_ci_high")
+    for language, text in (("mean", "all-task − best single task (paired items)"),
+                           ("worst", "worst language: all-task − best single task (paired items)")):
+        part = found.all_vs_best[found.all_vs_best["language"] == language] if "language" in found.all_vs_best else found.all_vs_best
+        add("4 k beyond composition" if language == "mean" else "5 robustness", text, part, "difference")
+    spread = found.spread.dropna(subset=["excess"]) if "excess" in found.spread else found.spread.iloc[:0]
+    for _, row in spread.iterrows():
+        add("5 robustness", f"subset spread beyond additive at k={int(row['k'])} (SD points)", row.to_frame().T, "excess",
+            "excess_ci_low", "excess_ci_high")
+    for _, row in found.controls[found.controls["kind"].notna()].iterrows():
+        alpha = f" α={row['alpha']:g}" if pd.notna(row.get("alpha")) else ""
+        add("6 controls", f"{row['kind']}{alpha} on {row['tasks']} − task run", row.to_frame().T, "control_minus_task",
+            "ci_low", "ci_high")
+    return pd.DataFrame(rows)
+
+
+def _points(x: float) -> str:
+    return f"{x:+.1f} points"
+
+
+def _interval(low: float, high: float, note: str, digits: int = 1) -> str:
+    if pd.notna(low) and pd.notna(high):
+        return f"95% CI {low:+.{digits}f} to {high:+.{digits}f}"
+    return note or "no interval"
+
+
+def _training_sentence(found: Findings) -> str:
+    row = _primary_row(found.training)
+    diff = float(_get(row, "difference"))
+    if np.isnan(diff):
+        return f"Training versus none could not be measured: {_get(row, 'note', '') or 'no trained runs'}."
+    p = float(_get(row, "p_value"))
+    p_text = f", p = {p:.3g}" if not np.isnan(p) else ""
+    return (f"Intermediate-task training changed it by **{_points(diff)}** on average over {int(_get(row, 'n_runs'))} task runs "
+            f"against the untrained encoder's {float(_get(row, 'untrained')):.1f} "
+            f"({_interval(_get(row, 'ci_low'), _get(row, 'ci_high'), _get(row, 'note', ''))}{p_text}).")
+
+
+def _task_sentences(found: Findings) -> list[str]:
+    out = []
+    effects = found.task_effects.dropna(subset=["effect"]) if "effect" in found.task_effects else found.task_effects.iloc[:0]
+    if len(effects):
+        best = effects.sort_values("effect", ascending=False).iloc[0]
+        out.append(f"The largest per-task effect is {best['task']} ({_points(best['effect'])}, "
+                   f"{_interval(best['ci_low'], best['ci_high'], 'no interval')}; {best['estimate']}).")
+    k = _primary_row(found.k_effect)
+    if pd.notna(_get(k, "k_effect")):
+        p = float(_get(k, "p_value"))
+        out.append(f"Beyond which tasks were chosen, doubling k changes the score by {float(_get(k, 'k_effect')):+.2f} points "
+                   f"({_interval(_get(k, 'k_ci_low'), _get(k, 'k_ci_high'), _get(k, 'note', ''), 2)}"
+                   + (f", permutation p = {p:.3g}" if not np.isnan(p) else "") + ").")
+    else:
+        out.append(f"The effect of k beyond composition is {str(_get(k, 'note', 'not estimated')).rstrip('.')}.")
+    mean = found.all_vs_best[found.all_vs_best["language"] == "mean"] if "language" in found.all_vs_best else found.all_vs_best.iloc[:0]
+    if len(mean):
+        out.append(f"On the same items, the all-task run ({_get(mean, 'run_a')}) scores {_points(float(_get(mean, 'difference')))} "
+                   f"against the best single-task run ({_get(mean, 'run_b')}; paired "
+                   f"{_interval(_get(mean, 'ci_low'), _get(mean, 'ci_high'), _get(mean, 'note', ''))}).")
+    return out
+
+
+def _robustness_sentences(found: Findings) -> list[str]:
+    out = []
+    languages = found.languages
+    if len(languages):
+        last = languages.sort_values("k").iloc[-1]
+        out.append(f"At k={int(last['k'])} the worst language ({last['most_often_worst']} most often) scores "
+                   f"{last['worst']:.1f} and the bottom quartile {last['bottom_quartile']:.1f}, against a mean of {last['mean']:.1f}.")
+    tested = found.spread.dropna(subset=["p_value"]) if "p_value" in found.spread else found.spread.iloc[:0]
+    if len(tested):
+        worst = tested.sort_values("p_value").iloc[0]
+        out.append(f"Subsets of the same k differ beyond additive task effects by {worst['excess']:+.2f} SD points at k={int(worst['k'])} "
+                   f"(p = {worst['p_value']:.3g}; the smallest p over {len(tested)} k values).")
+    return out
+
+
+def _controls_sentence(found: Findings) -> str:
+    table = found.controls.dropna(subset=["kind"])
+    if table.empty:
+        return "No control runs were in the grid."
+    parts = [f"{row.kind}{f' α={row.alpha:g}' if pd.notna(row.alpha) else ''} on {row.tasks}: {_points(row.control_minus_task)}"
+             for row in table.itertuples() if pd.notna(row.control_minus_task)]
+    return ("Controls against the task run of the same tasks and budget: " + "; ".join(parts) + ".") if parts else \
+        "No control run has a matching task run."
+
+
+def _secondary_sentence(found: Findings) -> str:
+    training = found.training
+    secondary = training[training["endpoint"] == "secondary"] if "endpoint" in training else training.iloc[:0]
+    tested = secondary.dropna(subset=["p_adjusted"]) if "p_adjusted" in secondary else secondary.iloc[:0]
+    if tested.empty:
+        return f"The {len(secondary)} secondary endpoints (other targets, directions, layers) have no p-values (too few runs)."
+    return (f"{int(tested['significant'].sum())} of {len(tested)} secondary endpoints differ from the untrained encoder after "
+            "Holm's correction (counted only when the primary endpoint does).")
+
+
+def answer_summary(found: Findings) -> str:
+    """The report's opening paragraph in markdown, every number taken from the findings."""
+    source = ("named by the grid (grid.json)" if found.primary_source == "grid.json" else found.primary_source)
+    sentences = [f"**Primary endpoint: {found.primary_label}** ({source}).", _training_sentence(found),
+                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _secondary_sentence(found)]
+    return " ".join(sentences)
