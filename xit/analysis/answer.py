@@ -174,7 +174,7 @@ def _secondary_sentence(found: Findings) -> str:
 
 def answer_summary(found: Findings) -> str:
     """The report's opening paragraph in markdown, every number taken from the findings."""
-    source = ("named by the grid (grid.json)" if found.primary_source == "grid.json" else found.primary_source)
+    source = ("named in the grid's grid.json" if found.primary_source == "grid.json" else found.primary_source)
     sentences = [f"**Primary endpoint: {found.primary_label}** ({source}).", _training_sentence(found),
                  *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _secondary_sentence(found)]
     return " ".join(sentences)
