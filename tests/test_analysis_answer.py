@@ -1,0 +1,126 @@
+"""The primary endpoint, run kinds in the analysis inputs, controls, and the answer the report opens with."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from analysis_tables import linear_effect, make_results
+
+from xit.analysis import answer, controls, findings, stats
+from xit.analysis.inputs import load_analysis
+from xit.analysis.results import task_rows
+from xit.errors import XitConfigError
+
+ENDPOINT = {"target": "tatoeba", "direction": "xx->en", "layer": -1, "metric": "accuracy"}
+
+
+def _with_controls(results: pd.DataFrame) -> pd.DataFrame:
+    """The constructed table with run columns, plus a shuffled-label copy and two interpolations of one k=1 run."""
+    results = results.assign(kind=np.where(results["k"] == 0, "none", "task"), budget_policy="total",
+                             total_steps=pd.array(np.where(results["k"] == 0, pd.NA, 100), dtype="Int64"),
+                             alpha=pd.array([pd.NA] * len(results), dtype="Float64"))
+    results["steps_per_task"] = pd.array(100 / results["k"].replace(0, np.nan), dtype="Float64")
+    source = results[results["run_id"] == results.loc[results["k"] == 1, "run_id"].iloc[0]]
+    shuffled = source.assign(run_id="k1-shuffled", kind="shuffled_labels", value=source["value"] - 5.0)
+    halves = [source.assign(run_id=f"k1-interp-{a}", kind="interpolation", alpha=a, value=source["value"] + 10 * a)
+              for a in (0.25, 0.5)]
+    return pd.concat([results, shuffled, *halves], ignore_index=True)
+
+
+def _folder(tmp_path, results: pd.DataFrame, grid: dict | None) -> str:
+    results.to_parquet(tmp_path / "results.parquet", index=False)
+    if grid is not None:
+        (tmp_path / "grid.json").write_text(json.dumps(grid))
+    return str(tmp_path / "results.parquet")
+
+
+@pytest.fixture
+def table():
+    return _with_controls(make_results(linear_effect(1.5, noise=1.0), k_values=(0, 1, 2, 3), subsets_per_k=3, layers=(6, 12)))
+
+
+def test_primary_endpoint_from_grid_json_resolves_negative_layers(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    assert inputs.primary.key() == {"target": "tatoeba", "direction": "xx->en", "layer": 12, "metric": "accuracy"}
+    assert inputs.primary.source == "grid.json" and inputs.layer == 12
+    six = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT | {"layer": 6}}), tmp_path / "out")
+    assert six.primary.layer == 6 and set(six.scores["layer"]) == {6}
+
+
+def test_without_grid_json_the_fallback_is_said(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, None), tmp_path / "out")
+    assert inputs.primary.key() == {"target": "tatoeba", "direction": "xx->en", "layer": 12, "metric": "accuracy"}
+    assert inputs.primary.source.startswith("not named by the grid")
+    assert "not named by the grid" in answer.answer_summary(answer.compute_findings(inputs, n_boot=200, n_perm=99))
+
+
+@pytest.mark.parametrize("endpoint, message", [
+    (ENDPOINT | {"target": "bucc", "direction": "xx->en"}, "has no rows in the results table; endpoints present"),
+    (ENDPOINT | {"metric": "f1_oracle"}, "has no rows"),
+    (ENDPOINT | {"layer": 3}, "has no rows"),
+])
+def test_an_endpoint_the_table_lacks_is_refused_naming_the_present_ones(tmp_path, table, endpoint, message):
+    with pytest.raises(XitConfigError, match=message):
+        load_analysis(_folder(tmp_path, table, {"primary_endpoint": endpoint}), tmp_path / "out")
+
+
+def test_controls_stay_out_of_the_k_statistics(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    assert set(inputs.all_results["kind"]) == {"none", "task", "shuffled_labels", "interpolation"}
+    assert set(inputs.results["kind"]) == {"none", "task"} and set(inputs.scores["kind"]) == {"none", "task"}
+    assert {"kind", "steps_per_task", "alpha"} <= set(inputs.all_scores.columns)
+    training = findings.training_vs_none(inputs, n_boot=200).iloc[0]
+    task_scores = task_rows(inputs.primary.rows(inputs.all_scores))
+    assert training["n_runs"] == (task_scores["k"] >= 1).sum() == 3 * 3 * 2  # 3 k values × 3 subsets × 2 seeds
+    assert training["difference"] == pytest.approx(task_scores.loc[task_scores["k"] >= 1, "score"].mean()
+                                                   - task_scores.loc[task_scores["k"] == 0, "score"].mean())
+
+
+def test_controls_table_and_interpolation_curve(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    table_ = controls.controls_table(inputs).set_index("run_id")
+    source = table.loc[table["kind"].eq("task") & table["k"].eq(1), "run_id"].iloc[0]
+    assert table_.loc["k1-shuffled", "task_run"] == source
+    assert table_.loc["k1-shuffled", "control_minus_task"] == pytest.approx(-5.0)
+    assert table_.loc["k1-interp-0.5", "control_minus_task"] == pytest.approx(5.0)
+    assert (table_["note"].str.contains("too few runs")).all()
+    curve = controls.interpolation_curve(inputs)
+    assert curve["alpha"].tolist() == [0.0, 0.25, 0.5, 1.0]
+    assert curve["run_id"].tolist()[-1] == source and curve["run_id"].iloc[0].startswith("k0-")
+    scores = inputs.primary.rows(inputs.all_scores).set_index("run_id")["score"]
+    assert curve["score"].iloc[2] - curve["score"].iloc[3] == pytest.approx(5.0)
+    assert curve["score"].iloc[3] == pytest.approx(scores[source])
+
+
+def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
+    text = answer.answer_summary(found)
+    training = found.training.iloc[0]
+    assert text.startswith("**Primary endpoint: tatoeba xx->en accuracy, layer 12**")
+    assert f"**{training['difference']:+.1f} points**" in text
+    assert f"95% CI {training['ci_low']:+.1f} to {training['ci_high']:+.1f}" in text
+    k = found.k_effect.iloc[0]
+    assert k["endpoint"] == "primary"
+    assert f"doubling k changes the score by {k['k_effect']:+.2f} points" in text
+    assert "shuffled_labels on" in text and "-5.0 points" in text
+    effects = answer.effect_sizes(found)
+    assert effects["section"].str[0].tolist() == sorted(effects["section"].str[0].tolist())
+    assert effects.iloc[0]["estimate"] == pytest.approx(training["difference"])
+    assert (effects["section"] == "3 per-task effects").sum() == found.task_effects["task"].nunique()
+
+
+def test_too_few_runs_give_notes_and_no_interval(tmp_path):
+    small = make_results(linear_effect(1.0), k_values=(0, 1, 2), subsets_per_k=2, seeds=(1,))
+    inputs = load_analysis(_folder(tmp_path, small, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    found = answer.compute_findings(inputs, n_boot=200, n_perm=99)
+    by_k = findings.training_by_k(inputs, n_boot=200)
+    assert by_k["ci_low"].isna().all() and (by_k["note"] == "too few runs (n=2) for an interval").all()
+    assert found.k_effect["note"].iloc[0].startswith("not estimated") or np.isnan(found.k_effect["k_ci_low"].iloc[0])
+    assert found.controls["note"].iloc[0].startswith("no control runs")
+    assert found.drift["note"].iloc[0].startswith("no drift.parquet")
+    assert found.all_vs_best["note"].iloc[0].startswith("not estimated: no per-item outcomes")
+    assert stats.MIN_FOR_INTERVAL == 3
