@@ -5,8 +5,9 @@
     stats.scaling_table(results)
 """
 
-from xit.analysis import effects, figures, items, multiplicity, published, stats, tables
+from xit.analysis import (answer, controls, effects, figures, figures_answer, findings, items, multiplicity, published,
+                          stats, tables)
 from xit.analysis.results import HEADLINE_METRIC, RESULT_COLUMNS, load_results, run_scores, validate_results
 
-__all__ = ["HEADLINE_METRIC", "RESULT_COLUMNS", "effects", "figures", "items", "load_results", "multiplicity", "published", "run_scores",
+__all__ = ["HEADLINE_METRIC", "RESULT_COLUMNS", "answer", "controls", "effects", "figures", "figures_answer", "findings", "items", "load_results", "multiplicity", "published", "run_scores",
            "stats", "tables", "validate_results"]
