@@ -13,6 +13,7 @@ import torch
 from xit.config import choice, from_dict, require_int, require_number
 from xit.encoders.loading import DEFAULT_MODEL
 from xit.errors import XitConfigError
+from xit.retrieval.targets import target_names
 
 SAMPLERS = ("proportional", "capped", "temperature", "uniform", "balanced")
 
@@ -20,7 +21,8 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 
 CONTAMINATION_POLICIES = ("drop", "error", "warn", "off")
 
-EVAL_TARGETS = ("tatoeba", "bucc", "bucc-tatoeba", "lareqa", "mewslix")
+#: Retrieval targets a recipe may name for the contamination guard: the target registry's names.
+EVAL_TARGETS = target_names()
 
 #: Fields that change neither the numbers nor the outputs of a run (a resume may change them).
 NON_RESULT_FIELDS = ("progress", "checkpoint_every", "keep_checkpoints")
