@@ -28,6 +28,7 @@ EVAL_TARGETS = target_names()
 NON_RESULT_FIELDS = ("progress", "checkpoint_every", "keep_checkpoints")
 
 LABEL_CONTROLS = ("none", "shuffled")
+OBJECTIVES = ("tasks", "mlm")
 
 
 
@@ -89,6 +90,14 @@ class TrainConfig:
     label_control: str = "none"
     #: L2-SP (Li et al. 2018, arXiv 1802.01483): loss += l2sp * sum ||theta - theta_0||^2 over trainable encoder weights.
     l2sp: float = 0.0
+    #: "tasks" trains the English tasks; "mlm" trains continued multilingual MLM instead (the control of Phang et
+    #: al.), at the budget the grid gives the run's tasks, on text free of every evaluation target (xit.mlm).
+    objective: str = "tasks"
+    #: MLMCorpusSpec fields for objective "mlm" ({} = non-English Tatoeba text of the unevaluated languages).
+    mlm_corpus: dict[str, Any] = field(default_factory=dict)
+    mlm_probability: float = 0.15
+    #: Held-out corpus sentences (one fixed mask each) for the MLM dev metrics.
+    mlm_dev_sentences: int = 200
     #: Per-task caps (an int for every task, or {task: int}); null = all data.
     max_train_examples: int | dict[str, int] | None = None
     max_dev_examples: int | dict[str, int] | None = 1000
@@ -162,6 +171,13 @@ class TrainConfig:
             raise XitConfigError(f"train.precision={self.precision!r} needs a GPU and none is visible; use precision: fp32 on CPU")
         choice(self.contamination, CONTAMINATION_POLICIES, "train.contamination")
         choice(self.label_control, LABEL_CONTROLS, "train.label_control")
+        choice(self.objective, OBJECTIVES, "train.objective")
+        require_number(self.mlm_probability, "train.mlm_probability", 0, 1, open_low=True, hint=", e.g. 0.15 as BERT/XLM-R")
+        require_int(self.mlm_dev_sentences, "train.mlm_dev_sentences")
+        if self.objective == "mlm":
+            from xit.mlm import MLMCorpusSpec
+
+            MLMCorpusSpec.from_dict(self.mlm_corpus, "train.mlm_corpus")
         require_number(self.l2sp, "train.l2sp", 0, hint=" (0 = off; e.g. 0.01 pulls the encoder toward its start weights)")
         choice(self.data_source, ("auto", "local", "hub"), "train.data_source")
         if not isinstance(self.eval_targets, (list, tuple)):

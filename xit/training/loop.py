@@ -29,7 +29,15 @@ from xit.io import write_json_atomic, write_parquet_atomic
 from xit.tasks.heads import feature_length
 from xit.training.config import TrainConfig
 from xit.training.data import TaskData, guard_contamination, load_task_data
-from xit.training.model import MultiTaskModel, dev_rows, fresh_encoder, l2sp_distance, parameter_groups, start_weights
+from xit.training.mlm_task import MLM_TASK, mlm_task_data
+from xit.training.model import (
+    MultiTaskModel,
+    dev_rows,
+    fresh_encoder,
+    l2sp_distance,
+    parameter_groups,
+    start_weights,
+)
 from xit.training.outputs import (
     CHECKPOINT_STATE,
     SUMMARY_FILE,
@@ -42,7 +50,12 @@ from xit.training.outputs import (
     task_mix,
     with_run_id,
 )
-from xit.training.sampling import TaskBatches, task_for_step, task_probabilities, task_seed
+from xit.training.sampling import (
+    TaskBatches,
+    task_for_step,
+    task_probabilities,
+    task_seed,
+)
 
 log = logging.getLogger("xit.training")
 
@@ -94,6 +107,8 @@ def prepare(config: TrainConfig, out: Path, encoder: Any | None, started: float)
     for task in data.values():
         task.train_features = task.head_type.featurize(task.spec, task.train_examples, tokenizer, config.max_length)
         task.dev_features = task.head_type.featurize(task.spec, task.dev_examples, tokenizer, config.max_length)
+    if config.objective == "mlm":
+        data[MLM_TASK] = mlm_task_data(config, base.model, tokenizer)
 
     # Heads are initialised from the seed alone, whatever happened while loading the encoder.
     set_seed(config.seed)
