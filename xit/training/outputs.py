@@ -152,7 +152,8 @@ def save_encoder(model: MultiTaskModel, tokenizer: Any, base_path: str | None, o
     shutil.rmtree(enc_dir, ignore_errors=True)
     os.replace(tmp, enc_dir)
     heads = {
-        name: {"head": model.head_types[name].name, "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
+        name: {"head": model.head_types[name].name, "pooling": getattr(head, "pooling", "first"),
+               "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
         for name, head in model.heads.items()
     }
     heads_path = out / "heads.pt"
@@ -177,7 +178,8 @@ def load_heads(path: str | Path) -> dict[str, nn.Module]:
     saved = torch.load(str(path), map_location="cpu", weights_only=True)
     heads = {}
     for name, entry in saved["heads"].items():
-        head = get_head_type(entry["head"]).build(get_task(name), saved["hidden_size"])
+        # Pooling has no parameters, so it is stored beside the state dict (older files: first token).
+        head = get_head_type(entry["head"]).build(get_task(name), saved["hidden_size"], pooling=entry.get("pooling", "first"))
         head.load_state_dict(entry["state_dict"])
         heads[name] = head
     return heads
