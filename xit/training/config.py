@@ -14,6 +14,7 @@ from xit.config import choice, from_dict, require_int, require_number
 from xit.encoders.loading import DEFAULT_MODEL
 from xit.errors import XitConfigError
 from xit.retrieval.targets import target_names
+from xit.tasks.head_base import INPUT_PREFIXES, POOLINGS
 
 SAMPLERS = ("proportional", "capped", "temperature", "uniform", "balanced")
 
@@ -118,6 +119,12 @@ class TrainConfig:
     save_model: bool = True
     run_id: str | None = None
     progress: bool = True
+    #: Prefix every training/dev text a head featurizes with the encoder's own prefix: "none", "query"
+    #: ("query: " for e5) or "passage"; e5 was trained with them, so evaluating prefixed but training bare mismatches.
+    input_prefix: str = "none"
+    #: Pooled heads (classification, regression, multiple choice) read the "first" token (jiant/XLM-R CLS)
+    #: or the "mean" over non-padding tokens (e5's own pooling).
+    head_pooling: str = "first"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "train") -> "TrainConfig":
@@ -180,6 +187,8 @@ class TrainConfig:
             MLMCorpusSpec.from_dict(self.mlm_corpus, "train.mlm_corpus")
         require_number(self.l2sp, "train.l2sp", 0, hint=" (0 = off; e.g. 0.01 pulls the encoder toward its start weights)")
         choice(self.data_source, ("auto", "local", "hub"), "train.data_source")
+        choice(self.input_prefix, INPUT_PREFIXES, "train.input_prefix")
+        choice(self.head_pooling, POOLINGS, "train.head_pooling")
         if not isinstance(self.eval_targets, (list, tuple)):
             raise XitConfigError(f"train.eval_targets={self.eval_targets!r} must be a list of retrieval targets, e.g. [tatoeba, bucc, lareqa]")
         for target in self.eval_targets:

@@ -151,7 +151,8 @@ def save_encoder(model: MultiTaskModel, tokenizer: Any, base_path: str | None, o
     )
     shutil.rmtree(enc_dir, ignore_errors=True)
     os.replace(tmp, enc_dir)
-    heads = {name: {"head": model.head_types[name].name, "state_dict": _head_state(model.head_types[name].name, head)}
+    heads = {name: {"head": model.head_types[name].name, "pooling": getattr(head, "pooling", "first"),
+                    "state_dict": _head_state(model.head_types[name].name, head)}
              for name, head in model.heads.items()}
     heads_path = out / "heads.pt"
     torch.save({"hidden_size": model.encoder.config.hidden_size, "heads": heads}, str(heads_path) + ".tmp")
@@ -189,7 +190,8 @@ def load_heads(path: str | Path) -> dict[str, nn.Module]:
     for name, entry in saved["heads"].items():
         if entry["head"] == "mlm":
             continue
-        head = get_head_type(entry["head"]).build(get_task(name), saved["hidden_size"])
+        # Pooling has no parameters, so it is stored beside the state dict (older files: first token).
+        head = get_head_type(entry["head"]).build(get_task(name), saved["hidden_size"], pooling=entry.get("pooling", "first"))
         head.load_state_dict(entry["state_dict"])
         heads[name] = head
     return heads
