@@ -145,7 +145,7 @@ def _find_notebook(path: str, field_name: str) -> Path:
     try:
         return notebook_path(candidate.name)  # a checkout's notebooks/ or the packaged copy; fails with the fix
     except XitConfigError as err:
-        raise XitConfigError(f"{field_name}={path!r}: {err}") from err
+        raise XitConfigError(f"{field_name}={path!r}: notebook not found as given; {err}") from err
 
 
 def _drift_probe(drift: Any) -> dict[str, Any] | None:
