@@ -196,13 +196,15 @@ def test_bad_options_fail_naming_the_field_and_choices(bad, message):
 
 
 def test_defaults_keep_run_ids_and_options_change_them():
-    from xit.grid.runs import resolved_recipe
+    from xit.grid.runs import resolved_recipe, run_id
 
     default = resolved_recipe("m", ("rte",), 0, {})
     explicit = resolved_recipe("m", ("rte",), 0, {"input_prefix": "none", "head_pooling": "first"})
     changed = resolved_recipe("m", ("rte",), 0, {"input_prefix": "query", "head_pooling": "mean"})
-    assert default == explicit == {}
-    assert changed == {"head_pooling": "mean", "input_prefix": "query"}
+    assert default == explicit and (default["input_prefix"], default["head_pooling"]) == ("none", "first")
+    assert {k for k in changed if changed[k] != default[k]} == {"head_pooling", "input_prefix"}
+    ids = [run_id("m", ("rte",), 0, recipe, {}) for recipe in (default, explicit, changed)]
+    assert ids[0] == ids[1] != ids[2]
 
 
 def test_training_records_and_reloads_the_options(tmp_path, e5_small, e5_small_path):
