@@ -24,7 +24,7 @@ from xit.training import TrainConfig
 REPO = Path(__file__).resolve().parent.parent
 SMOKE = REPO / "params" / "smoke-design.yaml"
 #: The TrainConfig field each recipe-override control needs.
-CONTROL_FIELDS = {"shuffled_labels": "label_control", "l2sp": "l2sp"}
+CONTROL_FIELDS = {"shuffled_labels": "label_control", "l2sp": "l2sp", "mlm": "objective"}
 
 
 def smoke_config(out: Path) -> GridConfig:
@@ -52,6 +52,7 @@ def test_every_run_executes_once_with_its_kind_budget_and_alpha(smoke):
     out, config, runs, design, first = smoke
     kinds = {c["kind"] for c in config.controls}
     assert len(runs) == 7 + len(kinds)  # baseline, 4 factorial, nested full, dose half + one run per control
+    assert kinds == {"shuffled_labels", "l2sp", "interpolation", "mlm"}
     assert first.ok, str(first)
     assert len(first.done) == len(runs) and not first.skipped  # an empty folder: everything executed
     assert sum(o.trained for o in first.done) == len(runs) - 1 - ("interpolation" in kinds)
@@ -101,10 +102,15 @@ def test_realised_steps_per_task_match_the_budget(smoke):
     assert sorted(steps["run_id"].unique()) == sorted(r.run_id for r in trained)
     for r in trained:  # the balanced sampler: exactly total/k steps per task, ±1
         mine = steps[steps["run_id"] == r.run_id]
-        assert sorted(mine["task"]) == list(r.tasks) and mine["realised_steps"].sum() == r.total_steps
+        assert mine["realised_steps"].sum() == r.total_steps
+        if r.kind == "mlm":  # the same budget as its task twin, spent on the MLM pseudo-task alone
+            assert list(mine["task"]) == ["mlm"]
+            continue
+        assert sorted(mine["task"]) == list(r.tasks)
         assert (mine["realised_steps"] - r.steps_per_task).abs().max() < 1
     dev = pd.read_parquet(out / "dev_metrics.parquet")
-    assert set(dev["task"]) == {"rte", "ud_pos", "wnli"} and set(dev["k"]) == {1, 2, 3}
+    assert set(dev["task"]) == {"rte", "ud_pos", "wnli", "mlm"} and set(dev["k"]) == {1, 2, 3}
+    assert set(dev.loc[dev["task"] == "mlm", "metric"]) == {"accuracy", "nll"}
 
 
 def test_retrieval_rows_and_what_is_left_on_disk(smoke):
@@ -122,6 +128,30 @@ def test_retrieval_rows_and_what_is_left_on_disk(smoke):
         assert (run.run_dir / "01_intermediate_training.ipynb").is_file() == (run.k > 0 and run.kind != "interpolation")
     # keep_encoders: false: no weights are left, the interpolation's source included (dropped after it ran).
     assert not list(out.glob("encoders/*/encoder")) and not list(out.glob("runs/*/encoder"))
+
+
+def test_drift_and_item_outcomes_of_every_run(smoke):
+    out, _, runs, _, _ = smoke
+    drift = pd.read_parquet(out / "drift.parquet")
+    with_encoder = sorted(r.run_id for r in runs if r.encoder_key is not None)
+    assert sorted(drift["run_id"].unique()) == with_encoder and str(drift["seed"].dtype) == "Int64"
+    distance = drift[drift["metric"] == "param_distance"].groupby(["run_id", "layer"])["value"].first()
+    rte = next(r for r in runs if r.kind == "task" and r.tasks == ("rte",))
+    half = next(r for r in runs if r.kind == "interpolation")
+    # theta(alpha) - theta_0 = alpha (theta - theta_0): the interpolated encoder moved exactly half as far.
+    ratio = distance[half.run_id] / distance[rte.run_id]
+    assert ((ratio - 0.5).abs() < 1e-3).all(), ratio
+    cka = drift[(drift["metric"] == "cka") & (drift["layer"] == 12)].set_index("run_id")["value"]
+    assert cka.between(0, 1 + 1e-6).all() and (cka < 1).all()
+    for run in runs:  # per-item outcomes reproduce each run's Tatoeba rows
+        items = pd.read_parquet(run.run_dir / "items.parquet")
+        assert items["run_id"].eq(run.run_id).all()
+        acc = items[(items["target"] == "tatoeba") & (items["metric"] == "accuracy")]
+        means = acc.groupby(["language", "direction", "layer"])["value"].mean()
+        rows = pd.read_parquet(run.run_dir / "results.parquet")
+        rows = rows[(rows["target"] == "tatoeba") & (rows["metric"] == "accuracy") & (rows["language"] != "all")]
+        expected = rows.set_index(["language", "direction", "layer"])["value"]
+        pd.testing.assert_series_equal(means.sort_index(), expected.sort_index(), check_names=False, atol=1e-4, check_dtype=False)
 
 
 def test_a_second_call_skips_every_run(smoke):

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from xit.encoders.delta import DELTA_META
 from xit.errors import XitConfigError
 
 #: Architecture fields two encoders must share to be interpolated.
@@ -83,7 +84,8 @@ def interpolate_encoder(base: str | Path, trained: str | Path, alpha: float, out
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for src in trained_dir.iterdir():  # tokenizer files and xit metadata (e.g. the e5 prefixes)
-        if src.is_file() and not src.name.endswith(WEIGHT_SUFFIXES):
+        # A trained delta's metadata must not follow: θ(α) is written whole (save_pretrained) below.
+        if src.is_file() and not src.name.endswith(WEIGHT_SUFFIXES) and src.name != DELTA_META:
             shutil.copy2(src, tmp / src.name)
     end.model.save_pretrained(tmp)
     (tmp / META_FILE).write_text(json.dumps({"base": str(base), "trained": str(trained_dir), "alpha": float(alpha)},

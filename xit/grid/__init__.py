@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from xit.grid.backends import run_dask, run_serial
+from xit.grid.budget import POLICIES, Budget
 from xit.grid.collect import (
     GridSummary,
     build_report_step,
@@ -28,9 +29,14 @@ from xit.grid.collect import (
     collect_training,
     run_analysis,
 )
-from xit.grid.budget import POLICIES, Budget
 from xit.grid.config import BACKENDS, GridConfig, ResolvedGrid, resolve_grid
-from xit.grid.design import balanced_subsets, design_subsets, factorial_subsets, nested_orders, subsets_for_k
+from xit.grid.design import (
+    balanced_subsets,
+    design_subsets,
+    factorial_subsets,
+    nested_orders,
+    subsets_for_k,
+)
 from xit.grid.execute import RUN_COLUMNS, RunOutcome, execute_run, is_done
 from xit.grid.expand import DESIGN_COLUMNS, design_table, expand_design, expand_runs
 from xit.grid.kinds import CONTROL_KINDS, RUN_KINDS, RunKind

@@ -7,7 +7,13 @@ import sys
 from collections.abc import Callable
 
 from xit.grid.config import GridConfig
-from xit.grid.execute import RunOutcome, chains, execute_chain, execute_run, finish_chain
+from xit.grid.execute import (
+    RunOutcome,
+    chains,
+    execute_chain,
+    execute_run,
+    finish_chain,
+)
 from xit.grid.runs import RunSpec
 from xit.paths import export_xit_pythonpath
 

@@ -104,6 +104,11 @@ def collect_training(runs: list[RunSpec], output_dir: Path) -> None:
     frames = [steps_per_task(spec) for spec in trained if (spec.run_dir / TRAIN_SUMMARY).is_file()]
     if frames:
         write_parquet_atomic(pd.concat(frames, ignore_index=True), output_dir / "training_steps.parquet")
+    # Drift rows are stamped per run (execute.stamp_run_outputs); derived runs (interpolation) have their own.
+    frames = [pd.read_parquet(spec.run_dir / "drift.parquet") for spec in runs
+              if is_done(spec) and (spec.run_dir / "drift.parquet").is_file()]
+    if frames:
+        write_parquet_atomic(pd.concat(frames, ignore_index=True), output_dir / "drift.parquet")
 
 
 

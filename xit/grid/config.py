@@ -21,7 +21,7 @@ from xit.grid.runs import (
     resolved_eval,
     resolved_recipe,
 )
-from xit.paths import REPO_ROOT
+from xit.paths import REPO_ROOT, notebook_path
 
 BACKENDS = ("serial", "dask")
 
@@ -68,6 +68,9 @@ class GridConfig:
     controls: list[dict[str, Any]] | None = None
     #: {target, direction, layer, metric}: required with designs:, reported first by the analysis.
     primary_endpoint: dict[str, Any] | None = None
+    #: Drift diagnostics of every trained encoder (xit.retrieval.drift): true = the default probe, a mapping of
+    #: DriftProbe fields (languages, n, seed), or false for none.
+    drift: bool | dict[str, Any] = True
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], where: str = "grid") -> GridConfig:
@@ -123,6 +126,8 @@ class ResolvedGrid:
     #: Every design cell (xit.grid.plan.Member); the grid crosses them with the seeds.
     members: tuple[Member, ...] = ()
     primary_endpoint: dict[str, Any] | None = None
+    #: DriftProbe fields for trained encoders, None for no drift diagnostics.
+    drift_probe: dict[str, Any] | None = None
 
     @property
     def new_style(self) -> bool:
@@ -132,17 +137,29 @@ class ResolvedGrid:
 
 
 def _find_notebook(path: str, field_name: str) -> Path:
-    """A notebook path as given (relative to the current directory), else inside the xit source tree."""
-    places = list(dict.fromkeys([Path.cwd(), REPO_ROOT]))
-    for base in places:
-        candidate = base / Path(path).expanduser()
-        if candidate.is_file():
-            return candidate.resolve()
-    raise XitConfigError(
-        f"{field_name}={path!r}: notebook not found (looked in {' and '.join(map(str, places))}). "
-        "Give a path relative to the current directory or an absolute one."
-    )
+    """A notebook path as given (relative to the current directory, or absolute), else xit's own copy by name."""
+    candidate = Path(path).expanduser()
+    for found in (candidate, REPO_ROOT / candidate):
+        if found.is_file():
+            return found.resolve()
+    try:
+        return notebook_path(candidate.name)  # a checkout's notebooks/ or the packaged copy; fails with the fix
+    except XitConfigError as err:
+        raise XitConfigError(f"{field_name}={path!r}: notebook not found as given; {err}") from err
 
+
+def _drift_probe(drift: Any) -> dict[str, Any] | None:
+    """The grid's drift: field as DriftProbe fields (validated now, before any run), or None."""
+    if drift is False:
+        return None
+    if drift is True:
+        return {}
+    if not isinstance(drift, dict):
+        raise XitConfigError(f"drift={drift!r} must be true, false, or a mapping of DriftProbe fields (languages, n, seed)")
+    from xit.retrieval.drift import DriftProbe
+
+    from_dict(DriftProbe, {k: tuple(v) if isinstance(v, list) else v for k, v in drift.items()}, "drift")
+    return canonical(drift)
 
 
 def _resolve_pool(pool: str | list[str]) -> tuple[str, ...]:
@@ -291,4 +308,5 @@ def resolve_grid(config: GridConfig) -> ResolvedGrid:
         arms=arms,
         members=tuple(members),
         primary_endpoint=endpoint,
+        drift_probe=_drift_probe(config.drift),
     )

@@ -125,6 +125,17 @@ def stamp_results(spec: RunSpec, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 
+def stamp_run_outputs(spec: RunSpec) -> None:
+    """Give the run's per-item outcomes and drift rows the same run columns as its results."""
+    from xit.retrieval.items import write_items
+
+    items, drift = spec.run_dir / "items.parquet", spec.run_dir / "drift.parquet"
+    if items.is_file():
+        write_items(stamp_results(spec, pd.read_parquet(items)), items)
+    if drift.is_file():
+        write_parquet_atomic(stamp_results(spec, pd.read_parquet(drift)), drift)
+
+
 def ensure_encoder(spec: RunSpec) -> tuple[Path, bool]:
     """The trained encoder this run evaluates (or derives from): from the cache, else trained now by notebook 01."""
     enc = spec.encoder_dir
@@ -181,14 +192,17 @@ def execute_run(spec: RunSpec) -> RunOutcome:
     trained = False
     try:
         model, trained = _model_to_evaluate(spec)
+        drift = spec.drift_probe is not None and spec.encoder_key is not None  # trained or derived weights only
         execute_notebook(spec.retrieval_notebook, run_dir / "02_retrieval.ipynb",
-                          {"model": model, "eval": spec.eval, "output_dir": str(run_dir), "run_info": spec.run_info},
-                          spec.cell_timeout)
+                         {"model": model, "eval": spec.eval, "output_dir": str(run_dir), "run_info": spec.run_info,
+                          "base_model": spec.model if drift else None, "drift_probe": spec.drift_probe or {}},
+                         spec.cell_timeout)
         results_path = run_dir / "results.parquet"
         if not results_path.is_file():
             raise RuntimeError(f"retrieval notebook finished but wrote no {results_path}")
         rows = stamp_results(spec, pd.read_parquet(results_path))
         write_parquet_atomic(rows, results_path)
+        stamp_run_outputs(spec)
         write_json_atomic({"status": "done", "params": dataclasses.asdict(spec), "rows": len(rows),
                            "trained": trained, "seconds": round(time.perf_counter() - start, 2),
                            "finished": time.time()}, _status_file(run_dir))

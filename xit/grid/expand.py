@@ -25,6 +25,7 @@ def run_spec(grid: ResolvedGrid, member: Member, seed: int | None) -> RunSpec:
         model=config.model, eval=grid.eval, output_dir=str(grid.output_dir),
         training_notebook=str(grid.training_notebook), retrieval_notebook=str(grid.retrieval_notebook),
         keep_encoders=config.keep_encoders, cell_timeout=config.cell_timeout, kind=member.kind,
+        drift_probe=grid.drift_probe,
     )
     if member.kind == "none":
         rid = run_id(config.model, (), None, {}, grid.eval_id)

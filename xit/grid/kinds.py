@@ -69,6 +69,16 @@ def _interpolate(model: str, trained: Path, params: dict[str, Any], out_dir: Pat
     return interpolate_encoder(model, trained, params["alpha"], out_dir)
 
 
+def _check_mlm(block: dict[str, Any], where: str) -> dict[str, Any]:
+    corpus = block.get("corpus", {})
+    if not isinstance(corpus, dict):
+        raise XitConfigError(f"{where}.corpus={corpus!r} must be a mapping of MLM corpus fields (source, languages, max_sentences, ...)")
+    from xit.mlm import MLMCorpusSpec
+
+    MLMCorpusSpec.from_dict(corpus, f"{where}.corpus")
+    return {"corpus": corpus}
+
+
 RUN_KINDS: dict[str, RunKind] = {
     kind.name: kind
     for kind in (
@@ -81,6 +91,9 @@ RUN_KINDS: dict[str, RunKind] = {
         # Weight interpolation θ(α) = (1 − α)·θ₀ + α·θ (Wortsman et al. 2022, arXiv 2109.01903): evaluation only.
         RunKind("interpolation", params=("alphas",), derive=_interpolate, check=_check_interpolation,
                 per_value=("alphas", "alpha")),
+        # Continued multilingual MLM at the budget of the block's subsets (Phang et al. 2020's own control):
+        # the same loop, steps and frozen parts, MLM on unevaluated-language text instead of the English tasks.
+        RunKind("mlm", params=("corpus",), override=lambda p: {"objective": "mlm", "mlm_corpus": p["corpus"]}, check=_check_mlm),
     )
 }
 

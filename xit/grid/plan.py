@@ -14,7 +14,13 @@ from typing import Any
 
 from xit.errors import XitConfigError
 from xit.grid.budget import Budget, parse_budget, unique_arms
-from xit.grid.design import balanced_design, factorial_subsets, named_subsets, nested_orders, subsets_for_k
+from xit.grid.design import (
+    balanced_design,
+    factorial_subsets,
+    named_subsets,
+    nested_orders,
+    subsets_for_k,
+)
 from xit.grid.kinds import CONTROL_KINDS, get_kind
 
 DESIGN_KINDS = ("balanced", "factorial", "nested", "dose")

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-
-
 #: Set per run by the grid, so a grid's train: section must not set them.
 GRID_OWNED_TRAIN_FIELDS = ("model", "tasks", "seed", "run_id")
 
@@ -47,6 +45,8 @@ class RunSpec:
     alpha: float | None = None
     #: TrainConfig.fingerprint() of the training this run needs: a cached encoder is reused only on a match.
     train_fingerprint: str | None = None
+    #: DriftProbe fields for the drift diagnostics of a trained encoder; None = no drift (an extra output, not in ids).
+    drift_probe: dict[str, Any] | None = None
 
     @property
     def tasks_label(self) -> str:

@@ -126,7 +126,7 @@ class MLMHeadType(HeadType):
         self.mlm_probability = float(mlm_probability)
         self._collator: Any = None
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
         if hidden_size != self.encoder_model.config.hidden_size:
             raise XitConfigError(f"hidden_size={hidden_size} differs from the encoder's {self.encoder_model.config.hidden_size}")
         return build_mlm_head(self.encoder_model, seed=self.seed)

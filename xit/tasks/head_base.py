@@ -9,9 +9,26 @@ import numpy as np
 import torch
 from torch import nn
 
+from xit.errors import XitConfigError
 from xit.tasks.metrics import IGNORE_INDEX
 
 Feature = dict[str, Any]
+
+#: How pooled heads (classification, regression, multiple choice) read the encoder's last hidden state:
+#: the first token (jiant's and XLM-R's CLS head) or the mean over non-padding tokens (e5's own pooling).
+POOLINGS = ("first", "mean")
+
+#: Which of the encoder's prefixes training texts get ("query: "/"passage: " for e5 models, "" otherwise).
+INPUT_PREFIXES = ("none", "query", "passage")
+
+
+def prefix_text(input_prefix: str, encoder: Any) -> str:
+    """The text prepended to training inputs for an ``input_prefix`` option, from the encoder's own prefixes."""
+    if input_prefix not in INPUT_PREFIXES:
+        raise XitConfigError(f"input_prefix={input_prefix!r} is not valid. Choose one of: {', '.join(INPUT_PREFIXES)}")
+    if input_prefix == "none":
+        return ""
+    return str(getattr(encoder, f"{input_prefix}_prefix", "") or "")
 
 
 def as_rows(examples: Iterable[dict[str, Any]] | Any) -> list[dict[str, Any]]:
@@ -51,20 +68,43 @@ def pad_label_rows(rows: list[list[int]], width: int) -> torch.Tensor:
     return out
 
 
-class PooledHead(nn.Module):
-    """First-token pooling, dense + tanh, then a linear output (the RoBERTa/XLM-R classification head)."""
+def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Mean of (batch, seq, hidden) over the positions the attention mask keeps (e5's average_pool)."""
+    mask = attention_mask.to(hidden.dtype).unsqueeze(-1)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
 
-    def __init__(self, hidden_size: int, num_outputs: int, dropout: float = 0.1):
+
+class PooledHead(nn.Module):
+    """Pooling (first token, or mean over non-padding tokens), dense + tanh, then a linear output.
+
+    First-token pooling is the RoBERTa/XLM-R classification head (and jiant's); mean pooling is how
+    e5 (arXiv 2402.05672) pools its sentence embeddings. The pooling has no parameters, so a head's
+    state dict is the same for both.
+    """
+
+    def __init__(self, hidden_size: int, num_outputs: int, dropout: float = 0.1, pooling: str = "first"):
         super().__init__()
+        if pooling not in POOLINGS:
+            raise XitConfigError(f"head_pooling={pooling!r} is not valid. Choose one of: {', '.join(POOLINGS)}")
+        self.pooling = pooling
         self.dropout = nn.Dropout(dropout)
         self.dense = nn.Linear(hidden_size, hidden_size)
         self.out = nn.Linear(hidden_size, num_outputs)
 
-    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        """(batch, seq, hidden) -> (batch, num_outputs)."""
-        x = self.dropout(hidden[:, 0])
+    def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """(batch, seq, hidden) [+ (batch, seq) mask for mean pooling] -> (batch, num_outputs)."""
+        if self.pooling == "mean":
+            if attention_mask is None:
+                raise XitConfigError("mean pooling needs the batch's attention_mask; pass it to PooledHead")
+            pooled = masked_mean(hidden, attention_mask)
+        else:
+            pooled = hidden[:, 0]
+        x = self.dropout(pooled)
         x = torch.tanh(self.dense(x))
         return self.out(self.dropout(x))
+
+    def extra_repr(self) -> str:
+        return f"pooling={self.pooling!r}"
 
 
 class TokenHead(nn.Module):
@@ -102,12 +142,12 @@ class HeadType:
     #: Batch keys that are labels (everything else in a batch except model inputs is bookkeeping).
     label_keys: tuple[str, ...] = ("labels",)
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
-        """The head module for a task."""
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
+        """The head module for a task (``pooling``, one of POOLINGS, applies to pooled heads only)."""
         raise NotImplementedError
 
-    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int) -> list[Feature]:
-        """Tokenize canonical examples into unpadded features."""
+    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int, prefix: str = "") -> list[Feature]:
+        """Tokenize canonical examples into unpadded features, ``prefix`` prepended to each first text."""
         raise NotImplementedError
 
     def collate(self, features: list[Feature], tokenizer: Any, pad_to: int | None = None) -> dict[str, torch.Tensor]:

@@ -13,6 +13,11 @@ next to its head:
 
 Head types: ``classification``, ``regression``, ``span`` (SQuAD v1/v2), ``multiple_choice``,
 ``tagging`` and ``ner`` (first-subword labelling; NER differs only in its metric).
+
+Two recipe options reach every head type (``TrainConfig.input_prefix`` / ``head_pooling``):
+``featurize(..., prefix=...)`` prepends the encoder's query/passage prefix to each example's first
+text (e5 was trained with "query: "/"passage: ", arXiv 2402.05672), and ``build(..., pooling=...)``
+makes pooled heads read the first token or the mean over non-padding tokens.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from torch import nn
 
 from xit.errors import XitConfigError
 from xit.tasks.head_base import (  # noqa: F401  (re-exported: the head interface lives in head_base)
+    INPUT_PREFIXES,
+    POOLINGS,
     Decoded,
     Feature,
     HeadType,
@@ -37,6 +44,7 @@ from xit.tasks.head_base import (  # noqa: F401  (re-exported: the head interfac
     model_inputs,
     pad_inputs,
     pad_label_rows,
+    prefix_text,
 )
 from xit.tasks.metrics import IGNORE_INDEX
 from xit.tasks.span_head import SpanHeadType, SpanSettings  # noqa: F401
@@ -56,14 +64,16 @@ class ClassificationHeadType(HeadType):
 
     name = "classification"
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
-        return PooledHead(hidden_size, len(spec.labels))
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
+        return PooledHead(hidden_size, len(spec.labels), pooling=pooling)
 
-    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int) -> list[Feature]:
+    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int, prefix: str = "") -> list[Feature]:
         rows = as_rows(examples)
         if not rows:
             return []
         first, second = _pair_texts(rows, "text_a", "text_b")
+        # The prefix goes on the first text only: the pair is one sequence, as e5 reads one query.
+        first = [prefix + text for text in first]
         enc = tokenizer(first, second, truncation=True, max_length=max_length)
         keys = [k for k in model_inputs(tokenizer) if k in enc]
         return [
@@ -74,6 +84,9 @@ class ClassificationHeadType(HeadType):
     def label_value(self, label: Any) -> Any:
         """The training target stored in a feature."""
         return int(label)
+
+    def logits(self, encoder: nn.Module, head: nn.Module, batch: dict[str, torch.Tensor], input_keys: Sequence[str]) -> torch.Tensor:
+        return head(encode(encoder, batch, input_keys), batch.get("attention_mask"))
 
     def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return nn.functional.cross_entropy(logits.float(), batch["labels"])
@@ -90,8 +103,8 @@ class RegressionHeadType(ClassificationHeadType):
 
     name = "regression"
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
-        return PooledHead(hidden_size, 1)
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
+        return PooledHead(hidden_size, 1, pooling=pooling)
 
     def label_value(self, label: Any) -> Any:
         return float(label)
@@ -118,16 +131,16 @@ class MultipleChoiceHeadType(HeadType):
 
     name = "multiple_choice"
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
-        return PooledHead(hidden_size, 1)
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
+        return PooledHead(hidden_size, 1, pooling=pooling)
 
-    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int) -> list[Feature]:
+    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int, prefix: str = "") -> list[Feature]:
         rows = as_rows(examples)
         firsts, seconds, owner = [], [], []
         for i, row in enumerate(rows):
             stem = " ".join(part for part in ((row.get("context") or "").strip(), (row.get("question") or "").strip()) if part)
             for choice in row["choices"]:
-                firsts.append(stem)
+                firsts.append(prefix + stem)
                 seconds.append(choice or "")
                 owner.append(i)
         if not rows:
@@ -166,7 +179,7 @@ class MultipleChoiceHeadType(HeadType):
     def logits(self, encoder: nn.Module, head: nn.Module, batch: dict[str, torch.Tensor], input_keys: Sequence[str]) -> torch.Tensor:
         n_examples, n_choices = batch["input_ids"].shape[:2]
         flat = {k: batch[k].reshape(n_examples * n_choices, -1) for k in input_keys if k in batch}
-        scores = head(encode(encoder, flat, input_keys)).view(n_examples, n_choices)
+        scores = head(encode(encoder, flat, input_keys), flat.get("attention_mask")).view(n_examples, n_choices)
         return scores.masked_fill(~batch["choice_mask"], torch.finfo(scores.dtype).min)
 
     def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -189,14 +202,18 @@ class TaggingHeadType(HeadType):
 
     name = "tagging"
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
         return TokenHead(hidden_size, len(spec.labels))
 
-    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int) -> list[Feature]:
+    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int, prefix: str = "") -> list[Feature]:
         rows = as_rows(examples)
         if not rows:
             return []
-        enc = tokenizer([list(r["tokens"]) for r in rows], is_split_into_words=True, truncation=True, max_length=max_length)
+        # The prefix enters as extra leading words labelled IGNORE_INDEX ("query: " -> ["query:"]),
+        # which tokenize as the prefix does in running text; word ids below are shifted past them.
+        prefix_words = prefix.split()
+        n_prefix = len(prefix_words)
+        enc = tokenizer([prefix_words + list(r["tokens"]) for r in rows], is_split_into_words=True, truncation=True, max_length=max_length)
         keys = [k for k in model_inputs(tokenizer) if k in enc]
         features = []
         for i, row in enumerate(rows):
@@ -207,9 +224,9 @@ class TaggingHeadType(HeadType):
             first_token = [-1] * len(row["tokens"])
             previous = None
             for pos, word in enumerate(word_ids):
-                if word is not None and word != previous:
-                    labels[pos] = int(row["tags"][word])
-                    first_token[word] = pos
+                if word is not None and word != previous and word >= n_prefix:
+                    labels[pos] = int(row["tags"][word - n_prefix])
+                    first_token[word - n_prefix] = pos
                 previous = word
             features.append({**{k: enc[k][i] for k in keys}, "labels": labels, "first_token": first_token, "example_index": i})
         return features

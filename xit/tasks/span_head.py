@@ -47,7 +47,7 @@ class SpanHeadType(HeadType):
     def __init__(self, settings: SpanSettings | None = None):
         self.settings = settings or SpanSettings()
 
-    def build(self, spec: Any, hidden_size: int) -> nn.Module:
+    def build(self, spec: Any, hidden_size: int, pooling: str = "first") -> nn.Module:
         return TokenHead(hidden_size, 2)
 
     def windows(self, max_length: int) -> tuple[int, int]:
@@ -58,12 +58,13 @@ class SpanHeadType(HeadType):
             raise XitConfigError(f"max_length={max_length} is too short for span extraction; use 64 or more")
         return max_question, max(1, min(self.settings.doc_stride, room // 2))
 
-    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int) -> list[Feature]:
+    def featurize(self, spec: Any, examples: Any, tokenizer: Any, max_length: int, prefix: str = "") -> list[Feature]:
         rows = as_rows(examples)
         if not rows:
             return []
         max_question, stride = self.windows(max_length)
-        questions = self._clip_questions([r["question"].lstrip() for r in rows], tokenizer, max_question)
+        # The prefix goes on the question (the query); answer offsets are into the context, so they stay.
+        questions = self._clip_questions([prefix + r["question"].lstrip() for r in rows], tokenizer, max_question)
         contexts = [r["context"] for r in rows]
         pad_on_right = tokenizer.padding_side == "right"
         enc = tokenizer(

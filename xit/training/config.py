@@ -13,6 +13,8 @@ import torch
 from xit.config import choice, from_dict, require_int, require_number
 from xit.encoders.loading import DEFAULT_MODEL
 from xit.errors import XitConfigError
+from xit.retrieval.targets import target_names
+from xit.tasks.head_base import INPUT_PREFIXES, POOLINGS
 
 SAMPLERS = ("proportional", "capped", "temperature", "uniform", "balanced")
 
@@ -20,12 +22,14 @@ PRECISIONS = ("fp32", "fp16", "bf16")
 
 CONTAMINATION_POLICIES = ("drop", "error", "warn", "off")
 
-EVAL_TARGETS = ("tatoeba", "bucc", "bucc-tatoeba", "lareqa", "mewslix")
+#: Retrieval targets a recipe may name for the contamination guard: the target registry's names.
+EVAL_TARGETS = target_names()
 
 #: Fields that change neither the numbers nor the outputs of a run (a resume may change them).
 NON_RESULT_FIELDS = ("progress", "checkpoint_every", "keep_checkpoints")
 
 LABEL_CONTROLS = ("none", "shuffled")
+OBJECTIVES = ("tasks", "mlm")
 
 
 
@@ -87,6 +91,14 @@ class TrainConfig:
     label_control: str = "none"
     #: L2-SP (Li et al. 2018, arXiv 1802.01483): loss += l2sp * sum ||theta - theta_0||^2 over trainable encoder weights.
     l2sp: float = 0.0
+    #: "tasks" trains the English tasks; "mlm" trains continued multilingual MLM instead (the control of Phang et
+    #: al.), at the budget the grid gives the run's tasks, on text free of every evaluation target (xit.mlm).
+    objective: str = "tasks"
+    #: MLMCorpusSpec fields for objective "mlm" ({} = non-English Tatoeba text of the unevaluated languages).
+    mlm_corpus: dict[str, Any] = field(default_factory=dict)
+    mlm_probability: float = 0.15
+    #: Held-out corpus sentences (one fixed mask each) for the MLM dev metrics.
+    mlm_dev_sentences: int = 200
     #: Per-task caps (an int for every task, or {task: int}); null = all data.
     max_train_examples: int | dict[str, int] | None = None
     max_dev_examples: int | dict[str, int] | None = 1000
@@ -107,6 +119,12 @@ class TrainConfig:
     save_model: bool = True
     run_id: str | None = None
     progress: bool = True
+    #: Prefix every training/dev text a head featurizes with the encoder's own prefix: "none", "query"
+    #: ("query: " for e5) or "passage"; e5 was trained with them, so evaluating prefixed but training bare mismatches.
+    input_prefix: str = "none"
+    #: Pooled heads (classification, regression, multiple choice) read the "first" token (jiant/XLM-R CLS)
+    #: or the "mean" over non-padding tokens (e5's own pooling).
+    head_pooling: str = "first"
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, where: str = "train") -> "TrainConfig":
@@ -160,8 +178,17 @@ class TrainConfig:
             raise XitConfigError(f"train.precision={self.precision!r} needs a GPU and none is visible; use precision: fp32 on CPU")
         choice(self.contamination, CONTAMINATION_POLICIES, "train.contamination")
         choice(self.label_control, LABEL_CONTROLS, "train.label_control")
+        choice(self.objective, OBJECTIVES, "train.objective")
+        require_number(self.mlm_probability, "train.mlm_probability", 0, 1, open_low=True, hint=", e.g. 0.15 as BERT/XLM-R")
+        require_int(self.mlm_dev_sentences, "train.mlm_dev_sentences")
+        if self.objective == "mlm":
+            from xit.mlm import MLMCorpusSpec
+
+            MLMCorpusSpec.from_dict(self.mlm_corpus, "train.mlm_corpus")
         require_number(self.l2sp, "train.l2sp", 0, hint=" (0 = off; e.g. 0.01 pulls the encoder toward its start weights)")
         choice(self.data_source, ("auto", "local", "hub"), "train.data_source")
+        choice(self.input_prefix, INPUT_PREFIXES, "train.input_prefix")
+        choice(self.head_pooling, POOLINGS, "train.head_pooling")
         if not isinstance(self.eval_targets, (list, tuple)):
             raise XitConfigError(f"train.eval_targets={self.eval_targets!r} must be a list of retrieval targets, e.g. [tatoeba, bucc, lareqa]")
         for target in self.eval_targets:

@@ -32,7 +32,9 @@ def load_task_data(config: TrainConfig) -> dict[str, TaskData]:
     from xit.tasks import get_task, load_task_split
 
     span = SpanSettings(doc_stride=config.doc_stride)
-    data = {}
+    data: dict[str, TaskData] = {}
+    if config.objective == "mlm":  # the MLM pseudo-task is added once the encoder is loaded (its head is tied to it)
+        return data
     for name in config.tasks:
         spec = get_task(name)
         split = {

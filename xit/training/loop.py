@@ -26,10 +26,18 @@ import torch
 
 from xit.errors import XitConfigError
 from xit.io import write_json_atomic, write_parquet_atomic
-from xit.tasks.heads import feature_length
+from xit.tasks.heads import feature_length, prefix_text
 from xit.training.config import TrainConfig
 from xit.training.data import TaskData, guard_contamination, load_task_data
-from xit.training.model import MultiTaskModel, dev_rows, fresh_encoder, l2sp_distance, parameter_groups, start_weights
+from xit.training.mlm_task import MLM_TASK, mlm_task_data
+from xit.training.model import (
+    MultiTaskModel,
+    dev_rows,
+    fresh_encoder,
+    l2sp_distance,
+    parameter_groups,
+    start_weights,
+)
 from xit.training.outputs import (
     CHECKPOINT_STATE,
     SUMMARY_FILE,
@@ -42,7 +50,12 @@ from xit.training.outputs import (
     task_mix,
     with_run_id,
 )
-from xit.training.sampling import TaskBatches, task_for_step, task_probabilities, task_seed
+from xit.training.sampling import (
+    TaskBatches,
+    task_for_step,
+    task_probabilities,
+    task_seed,
+)
 
 log = logging.getLogger("xit.training")
 
@@ -91,13 +104,17 @@ def prepare(config: TrainConfig, out: Path, encoder: Any | None, started: float)
     tokenizer = base.tokenizer
     if not getattr(tokenizer, "is_fast", False):
         raise XitConfigError(f"model {config.model!r} has no fast tokenizer; span and tagging features need offsets (use a model with tokenizer.json)")
+    prefix = prefix_text(config.input_prefix, base)
     for task in data.values():
-        task.train_features = task.head_type.featurize(task.spec, task.train_examples, tokenizer, config.max_length)
-        task.dev_features = task.head_type.featurize(task.spec, task.dev_examples, tokenizer, config.max_length)
+        task.train_features = task.head_type.featurize(task.spec, task.train_examples, tokenizer, config.max_length, prefix=prefix)
+        task.dev_features = task.head_type.featurize(task.spec, task.dev_examples, tokenizer, config.max_length, prefix=prefix)
+    if config.objective == "mlm":
+        data[MLM_TASK] = mlm_task_data(config, base.model, tokenizer)
 
     # Heads are initialised from the seed alone, whatever happened while loading the encoder.
     set_seed(config.seed)
-    heads = {name: task.head_type.build(task.spec, base.model.config.hidden_size) for name, task in data.items()}
+    heads = {name: task.head_type.build(task.spec, base.model.config.hidden_size, pooling=config.head_pooling)
+             for name, task in data.items()}
     input_keys = [k for k in tokenizer.model_input_names if k in ("input_ids", "attention_mask", "token_type_ids")]
     model = MultiTaskModel(base.model, heads, {n: t.head_type for n, t in data.items()}, input_keys)
     if config.freeze_word_embeddings:

@@ -24,7 +24,11 @@ def mlm_task_data(config: TrainConfig, encoder_model: Any, tokenizer: Any) -> Ta
     spec = MLMCorpusSpec.from_dict(config.mlm_corpus, "train.mlm_corpus")
     corpus = load_mlm_corpus(config.data_dir, seed=config.seed, spec=spec)
     train_sentences, dev_sentences = corpus.split(config.mlm_dev_sentences)
-    cap = config.cap_for("max_train_examples", MLM_TASK)
+    caps = config.max_train_examples
+    cap = caps.get(MLM_TASK, caps.get("*")) if isinstance(caps, dict) else caps
+    if config.max_steps:  # no sentence is needed twice: featurise only what the budget can reach
+        reach = config.max_steps * config.batch_size * config.gradient_accumulation
+        cap = reach if cap is None else min(cap, reach)
     if cap is not None:
         train_sentences = train_sentences[:cap]
     head_type = MLMHeadType(encoder_model, seed=config.seed, mlm_probability=config.mlm_probability)

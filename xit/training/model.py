@@ -76,6 +76,8 @@ def evaluate_task(model: MultiTaskModel, name: str, task: TaskData, tokenizer: A
             outputs[i] = out
     decoded = task.head_type.decode(task.spec, task.dev_examples, features, outputs)
     model.train(was_training)
+    if task.spec.head == "mlm":  # masked-token accuracy and nll, from the MLM head type itself
+        return task.head_type.metrics(decoded)
     return compute_metrics(task.spec, decoded.predictions, decoded.references)
 
 

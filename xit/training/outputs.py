@@ -151,10 +151,9 @@ def save_encoder(model: MultiTaskModel, tokenizer: Any, base_path: str | None, o
     )
     shutil.rmtree(enc_dir, ignore_errors=True)
     os.replace(tmp, enc_dir)
-    heads = {
-        name: {"head": model.head_types[name].name, "state_dict": {k: v.detach().cpu() for k, v in head.state_dict().items()}}
-        for name, head in model.heads.items()
-    }
+    heads = {name: {"head": model.head_types[name].name, "pooling": getattr(head, "pooling", "first"),
+                    "state_dict": _head_state(model.head_types[name].name, head)}
+             for name, head in model.heads.items()}
     heads_path = out / "heads.pt"
     torch.save({"hidden_size": model.encoder.config.hidden_size, "heads": heads}, str(heads_path) + ".tmp")
     os.replace(str(heads_path) + ".tmp", heads_path)
@@ -170,14 +169,29 @@ def shared_frozen_weights(encoder: nn.Module) -> list[str]:
     return [name for name, tensor in encoder.state_dict(keep_vars=True).items() if tensor is weight]
 
 
+def _head_state(head_name: str, head: nn.Module) -> dict[str, torch.Tensor]:
+    """A head's weights to save; the MLM head's decoder is the word-embedding matrix, which is not copied."""
+    if head_name == "mlm":
+        from xit.mlm import head_state_dict
+
+        return head_state_dict(head)
+    return {k: v.detach().cpu() for k, v in head.state_dict().items()}
+
+
 def load_heads(path: str | Path) -> dict[str, nn.Module]:
-    """The task heads saved by ``train`` (``heads.pt``), rebuilt as modules keyed by task name."""
+    """The task heads saved by ``train`` (``heads.pt``), rebuilt as modules keyed by task name.
+
+    An MLM head is left out: it is tied to an encoder (rebuild it with ``xit.mlm.load_head_state``).
+    """
     from xit.tasks import get_task
 
     saved = torch.load(str(path), map_location="cpu", weights_only=True)
     heads = {}
     for name, entry in saved["heads"].items():
-        head = get_head_type(entry["head"]).build(get_task(name), saved["hidden_size"])
+        if entry["head"] == "mlm":
+            continue
+        # Pooling has no parameters, so it is stored beside the state dict (older files: first token).
+        head = get_head_type(entry["head"]).build(get_task(name), saved["hidden_size"], pooling=entry.get("pooling", "first"))
         head.load_state_dict(entry["state_dict"])
         heads[name] = head
     return heads
