@@ -149,23 +149,44 @@ def test_training_used_the_epochs_budget_and_gradient_accumulation(paper_ci):
         recipe = summary["config"]
         assert (recipe["gradient_accumulation"], recipe["batch_size"], recipe["epochs"], recipe["max_steps"]) == (2, 4, 1.5, None)
         features = sum(summary["task_mix"]["train_features"])
-        assert features == 24 * spec.k  # max_train_examples per task, one feature per example
-        assert summary["steps"] == math.ceil(1.5 * features / (4 * 2))  # 5 for one task, 9 for two
+        # max_train_examples per task, one feature per example, less what the contamination guard dropped
+        # (RTE's "Pyongyang is the capital of North Korea." is also a Tatoeba English sentence).
+        assert features == sum(24 - n for n in summary["dropped_for_contamination"].values())
+        assert summary["steps"] == math.ceil(1.5 * features / (4 * 2))  # e.g. ceil(1.5 * 47 / 8) = 9 for both tasks
         assert sum(summary["task_mix"]["steps"]) == summary["steps"]
 
 
 def test_trained_encoders_are_xlmr_deltas_over_the_tiny_model(paper_ci):
     root, config, runs, _, table = paper_ci
-    for spec in (r for r in runs if r.k > 0):
+    trained = [r for r in runs if r.k > 0]
+    for spec in trained:
         encoder = spec.encoder_dir / "encoder"
         saved = json.loads((encoder / "config.json").read_text())
         assert (saved["model_type"], saved["num_hidden_layers"]) == ("xlm-roberta", 24)
         meta = json.loads((encoder / DELTA_META).read_text())
         assert meta["base_model"] == config.model and meta["shared"] == ["embeddings.word_embeddings.weight"]
-        assert (encoder / DELTA_WEIGHTS).stat().st_size < 2_000_000  # the 250002 x 32 matrix is not in it
-        enc = load_encoder(str(encoder), device="cpu")
-        assert type(enc.model).__name__ == "XLMRobertaModel" and (enc.query_prefix, enc.passage_prefix) == ("", "")
-        base = load_encoder(config.model, device="cpu")
-        assert enc.model.embeddings.word_embeddings.weight.equal(base.model.embeddings.word_embeddings.weight)
-        assert not enc.model.encoder.layer[13].attention.self.query.weight.equal(base.model.encoder.layer[13].attention.self.query.weight)
-    assert set(table.loc[table["k"] > 0, "model"]) == {str(r.encoder_dir / "encoder") for r in runs if r.k > 0}
+        assert (encoder / DELTA_WEIGHTS).stat().st_size < 2_000_000  # the 250002 x 32 matrix (32 MB) is not in it
+    assert set(table.loc[table["k"] > 0, "model"]) == {str(r.encoder_dir / "encoder") for r in trained}
+    # What notebook 02 loaded: the base's frozen matrix under the trained layers.
+    enc, base = load_encoder(str(trained[-1].encoder_dir / "encoder"), device="cpu"), load_encoder(config.model, device="cpu")
+    assert type(enc.model).__name__ == "XLMRobertaModel" and (enc.query_prefix, enc.passage_prefix) == ("", "")
+    assert enc.model.embeddings.word_embeddings.weight.equal(base.model.embeddings.word_embeddings.weight)
+    assert not enc.model.encoder.layer[13].attention.self.query.weight.equal(base.model.encoder.layer[13].attention.self.query.weight)
+
+
+def test_the_papers_other_heads_train_on_xlmr(tiny_xlmr, data_dir, tmp_path):
+    """Span (SQuAD), multiple choice (HellaSwag) and CCG tagging heads on XLM-R's tokenizer: the paper pool's heads."""
+    from xit.training import TrainConfig, train
+
+    tasks = ["squad_v1", "hellaswag", "ccg"]
+    config = TrainConfig.from_dict({"model": str(tiny_xlmr), "tasks": tasks, "seed": 0, "epochs": 1.0, "max_steps": None,
+                                    "batch_size": 2, "gradient_accumulation": 2, "max_length": 96,
+                                    "freeze_word_embeddings": True, "max_train_examples": 8, "max_dev_examples": 4,
+                                    "eval_targets": ["tatoeba"], "progress": False})
+    result = train(config, tmp_path / "run")
+    assert result.steps == math.ceil(1.0 * result.task_mix["train_features"].sum() / (2 * 2))
+    assert set(result.train_log["task"]) <= set(tasks) and result.train_log["loss"].notna().all()
+    final = result.dev_metrics[result.dev_metrics["step"] == result.steps]
+    assert {"squad_v1", "hellaswag", "ccg"} == set(final["task"]) and final["value"].between(-100, 100).all()
+    assert json.loads((result.encoder_dir / "config.json").read_text())["model_type"] == "xlm-roberta"
+    assert (result.encoder_dir / DELTA_META).is_file()
