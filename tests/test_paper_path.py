@@ -20,6 +20,7 @@ import pytest
 from xit.encoders import load_encoder
 from xit.encoders.delta import DELTA_META, DELTA_WEIGHTS
 from xit.encoders.tiny import build_tiny_xlmr
+from xit.errors import XitConfigError
 from xit.grid import GridConfig, expand_design, resolve_grid, run_grid
 from xit.retrieval import data as rdata
 
@@ -100,6 +101,11 @@ def test_the_bucc_splits_are_disjoint(tmp_path, data_dir):
     pairs = set(zip(deu.src, deu.eng))
     src, en = dict(zip(test.src_ids, test.src)), dict(zip(test.en_ids, test.en))
     assert all((src[a], en[b]) in pairs for a, b in test.gold)
+    whole = rdata.build_tatoeba_mining_corpus("deu", n_parallel=40, n_per_side=160, seed=0, root=data_dir)
+    with pytest.raises(XitConfigError, match="cannot be cut into 3 equal splits"):
+        rdata.split_mining_corpus(whole, ("dev", "test", "extra"))
+    with pytest.raises(XitConfigError, match="must be distinct split names"):
+        rdata.split_mining_corpus(whole, ("dev", "dev"))
 
 
 def test_every_run_executes_in_an_empty_folder(paper_ci):
