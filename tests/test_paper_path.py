@@ -148,7 +148,7 @@ def test_bucc_threshold_is_carried_from_dev_to_test(paper_ci):
 
 
 def test_training_used_the_epochs_budget_and_gradient_accumulation(paper_ci):
-    root, config, runs, _, _ = paper_ci
+    runs = paper_ci[2]
     trained = [r for r in runs if r.k > 0]
     for spec in trained:
         summary = json.loads((spec.run_dir / "train_summary.json").read_text())
@@ -163,7 +163,7 @@ def test_training_used_the_epochs_budget_and_gradient_accumulation(paper_ci):
 
 
 def test_trained_encoders_are_xlmr_deltas_over_the_tiny_model(paper_ci):
-    root, config, runs, _, table = paper_ci
+    _, config, runs, _, table = paper_ci
     trained = [r for r in runs if r.k > 0]
     for spec in trained:
         encoder = spec.encoder_dir / "encoder"
