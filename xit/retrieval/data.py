@@ -322,3 +322,30 @@ def build_tatoeba_mining_corpus(
         [en_side[i] for i in by_en],
         gold,
     )
+
+
+def split_mining_corpus(corpus: BuccCorpus, splits: tuple[str, ...], language: str | None = None) -> list[BuccCorpus]:
+    """Cut one mining corpus into len(splits) disjoint ones of equal size (no sentence in two splits).
+
+    Gold pairs and fillers are dealt out in id order (ids are seeded random positions), so each split
+    keeps the corpus's ratio of parallel pairs to sentences. ``language`` renames the corpora (e.g. a
+    Tatoeba ``deu`` corpus written as BUCC's ``de``).
+    """
+    parts = len(splits)
+    if parts < 1 or len(set(splits)) != parts:
+        raise XitConfigError(f"splits={list(splits)!r} must be distinct split names, e.g. ('dev', 'test')")
+    gold = sorted(corpus.gold)
+    if len(gold) % parts or len(corpus.src) % parts or len(corpus.en) % parts:
+        raise XitConfigError(f"a corpus of {len(gold)} gold pairs and {len(corpus.src)}/{len(corpus.en)} sentences "
+                             f"cannot be cut into {parts} equal splits; build it with multiples of {parts}")
+    src_text, en_text = dict(zip(corpus.src_ids, corpus.src)), dict(zip(corpus.en_ids, corpus.en))
+    src_fill = [i for i in corpus.src_ids if i not in {a for a, _ in gold}]
+    en_fill = [i for i in corpus.en_ids if i not in {b for _, b in gold}]
+    out = []
+    for n, split in enumerate(splits):
+        pairs = gold[n::parts]
+        src_ids = sorted([a for a, _ in pairs] + src_fill[n::parts])
+        en_ids = sorted([b for _, b in pairs] + en_fill[n::parts])
+        out.append(BuccCorpus(language or corpus.language, split, src_ids, [src_text[i] for i in src_ids],
+                              en_ids, [en_text[i] for i in en_ids], set(pairs)))
+    return out
