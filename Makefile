@@ -1,7 +1,7 @@
 # xit: three commands. Each target sets up the environment on first use.
 #   make install   # create .venv and install xit with its pinned CPU torch
 #   make demo      # the main job: params/demo.yaml grid + analysis report (offline)
-#   make test      # pytest + nbval over the notebooks (offline)
+#   make test      # pytest: library tests, grids that execute notebooks 01/02, papermill value tests of 03-05 (offline)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xit-installed
