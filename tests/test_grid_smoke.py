@@ -147,7 +147,7 @@ def test_drift_and_item_outcomes_of_every_run(smoke):
         items = pd.read_parquet(run.run_dir / "items.parquet")
         assert items["run_id"].eq(run.run_id).all()
         acc = items[(items["target"] == "tatoeba") & (items["metric"] == "accuracy")]
-        acc = acc.astype({"language": str, "direction": str})
+        acc = acc.astype({"language": str, "direction": str, "layer": "int64"})
         means = acc.groupby(["language", "direction", "layer"])["value"].mean()
         rows = pd.read_parquet(run.run_dir / "results.parquet")
         rows = rows[(rows["target"] == "tatoeba") & (rows["metric"] == "accuracy") & (rows["language"] != "all")]
