@@ -12,6 +12,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from xit.encoders.delta import DELTA_WEIGHTS
 from xit.errors import XitConfigError
 from xit.tasks import get_task, load_task_split
 from xit.tasks.controls import destroy_labels
@@ -118,12 +119,17 @@ def test_bad_control_fields_fail_with_message(bad, message):
     assert message in str(err.value)
 
 
-def test_control_fields_at_their_defaults_leave_the_fingerprint_unchanged():
+def test_fingerprint_hashes_result_fields_and_results_version_and_each_control_changes_it():
+    import xit
+    from xit.training.config import NON_RESULT_FIELDS
+
     config = TrainConfig.from_dict({"tasks": ["rte"]})
-    # The fingerprint as computed before the control fields existed.
-    old = {k: v for k, v in dataclasses.asdict(config).items()
-           if k not in ("progress", "checkpoint_every", "keep_checkpoints", "label_control", "l2sp")}
-    assert config.fingerprint() == hashlib.sha256(json.dumps(old, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    fields = {k: v for k, v in dataclasses.asdict(config).items() if k not in NON_RESULT_FIELDS}
+    fields["results_version"] = xit.RESULTS_VERSION
+    assert {"label_control", "l2sp", "objective"} <= set(fields)
+    assert config.fingerprint() == hashlib.sha256(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    # Progress bars and checkpoint cadence do not change numbers, so they do not change the fingerprint.
+    assert TrainConfig.from_dict({"tasks": ["rte"], "progress": False}).fingerprint() == config.fingerprint()
     assert TrainConfig.from_dict({"tasks": ["rte"], "l2sp": 0.1}).fingerprint() != config.fingerprint()
     assert TrainConfig.from_dict({"tasks": ["rte"], "label_control": "shuffled"}).fingerprint() != config.fingerprint()
 
@@ -132,7 +138,8 @@ def test_control_fields_at_their_defaults_leave_the_fingerprint_unchanged():
 
 def _relative_distance(encoder_dir, base_dir) -> float:
     """‖θ − θ₀‖ / ‖θ₀‖ over the weights that training moves (word embeddings frozen here)."""
-    a, b = load_file(encoder_dir / "model.safetensors"), load_file(base_dir / "model.safetensors")
+    # Trained encoders with frozen word embeddings are saved as a delta (xit.encoders.delta).
+    a, b = load_file(encoder_dir / DELTA_WEIGHTS), load_file(base_dir / "model.safetensors")
     keys = [k for k in a if "word_embeddings" not in k]
     moved = sum(float((a[k].double() - b[k].double()).pow(2).sum()) for k in keys)
     norm = sum(float(b[k].double().pow(2).sum()) for k in keys)

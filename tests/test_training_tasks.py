@@ -18,6 +18,12 @@ def _batch_size(task: str) -> int:
     return {"multiple_choice": 2, "span": 4}.get(head, 8)
 
 
+def _learning_rate(task: str) -> float:
+    # A choice head scores 2 examples x 4-5 endings: at 1e-4 its six-step fall (~0.02 nats on cosmosqa)
+    # is smaller than the dropout noise between steps, so the check would test the noise, not learning.
+    return 3e-4 if get_task(task).head == "multiple_choice" else 1e-4
+
+
 @pytest.mark.parametrize("task", resolve_pool("all-offline"))
 def test_every_offline_task_trains_a_few_steps(task, e5_small, e5_small_path, tmp_path):
     spec = get_task(task)
@@ -26,7 +32,7 @@ def test_every_offline_task_trains_a_few_steps(task, e5_small, e5_small_path, tm
         "model": str(e5_small_path), "tasks": [task], "max_steps": FEW_STEPS, "batch_size": batch,
         # One batch of examples, seen every step: the loss must go down on it.
         "max_train_examples": 1 if spec.head == "span" else batch, "max_dev_examples": 12,
-        "max_length": 64, "learning_rate": 1e-4, "warmup_ratio": 0.0, "freeze_word_embeddings": True,
+        "max_length": 64, "learning_rate": _learning_rate(task), "warmup_ratio": 0.0, "freeze_word_embeddings": True,
         "length_grouping": False, "save_model": False, "progress": False, "seed": 0,
     })
     result = train(config, tmp_path, encoder=e5_small)

@@ -49,6 +49,19 @@ def run_serial(runs: list[RunSpec], report: Callable[[RunOutcome], None]) -> Non
 
 
 
+def worker_env(workers: int) -> dict[str, str]:
+    """Environment of a local Dask worker: PYTHONPATH, and the machine's cores split between the workers' kernels.
+
+    Each run's kernel inherits it. Without the split every kernel's torch takes all cores, so two workers on a
+    2-core machine run four compute threads on two cores. A thread count already set in the environment wins.
+    """
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    env = {"PYTHONPATH": os.environ["PYTHONPATH"]}
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[name] = os.environ.get(name, threads)
+    return env
+
+
 def run_dask(runs: list[RunSpec], config: GridConfig, report: Callable[[RunOutcome], None]) -> None:
     """Submit each chain of runs (xit.grid.execute.chains) as a task to a Dask cluster (a LocalCluster unless config.scheduler names one)."""
     from distributed import Client, LocalCluster, as_completed
@@ -60,7 +73,7 @@ def run_dask(runs: list[RunSpec], config: GridConfig, report: Callable[[RunOutco
     else:
         # One thread per worker process: each run's kernel already uses the cores torch gives it.
         cluster = LocalCluster(n_workers=config.workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None, env={"PYTHONPATH": os.environ["PYTHONPATH"]})
+                               dashboard_address=None, env=worker_env(config.workers))
         client = Client(cluster)
     try:
         futures = [client.submit(execute_chain, chain, key=f"xit-run-{chain[0].run_id}", pure=False) for chain in chains(runs)]

@@ -109,7 +109,10 @@ def param_distances(base: Any, trained: Any) -> dict[int, float]:
             if layer is None or name not in start:
                 continue
             p0 = start[name].detach().to(device="cpu", dtype=torch.float64)
-            moved[layer] = moved.get(layer, 0.0) + float((p.detach().to(device="cpu", dtype=torch.float64) - p0).pow(2).sum())
+            p1 = p.detach().to(device="cpu", dtype=torch.float64)
+            # Frozen tensors (the 96M-weight word embeddings of the CPU recipe) are equal: their term is exactly 0.
+            step = 0.0 if torch.equal(p1, p0) else float((p1 - p0).pow(2).sum())
+            moved[layer] = moved.get(layer, 0.0) + step
             norm[layer] = norm.get(layer, 0.0) + float(p0.pow(2).sum())
     if not norm:
         raise XitConfigError("the two models share no embedding or encoder-layer weights by name; compare checkpoints of one architecture")
