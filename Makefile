@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xit-installed
 
-.PHONY: install demo test smoke report clean-outputs
+.PHONY: install demo test smoke report study-pilot study report-study clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,17 @@ test: $(STAMP)
 
 report: $(STAMP)
 	$(PY) -m xit report outputs/results.parquet --out outputs/report
+
+# The study (results/study/, committed run by run; re-running skips every committed run).
+study-pilot: $(STAMP)
+	$(PY) -m xit run params/study-pilot.yaml
+
+study: $(STAMP)
+	$(PY) -m xit run params/study.yaml
+
+# The study's report from the committed table, without retraining.
+report-study: $(STAMP)
+	$(PY) -m xit report results/study/results.parquet --out outputs/report-study
 
 clean-outputs:
 	rm -rf outputs/runs outputs/encoders outputs/smoke outputs/report outputs/results.parquet outputs/design-*.parquet outputs/summary-*.parquet outputs/dev_metrics.parquet outputs/train_log.parquet

@@ -1,7 +1,6 @@
 """How many seeds the study needs: seed noise measured by its pilot, and the effects that noise lets it detect.
 
-    XIT_DATA_DIR=... PYTHONPATH=. python benchmarks/study_power.py              # reads results/study/results.parquet
-    XIT_DATA_DIR=... PYTHONPATH=. python benchmarks/study_power.py --results DIR/results.parquet
+    XIT_DATA_DIR=... PYTHONPATH=. python benchmarks/study_power.py     # the pilot's finished runs in results/study
 
 The pilot (params/study-pilot.yaml) trains each factorial singleton with three seeds at exactly the study's
 recipe and evaluation. Its runs give the seed-to-seed standard deviation of the primary endpoint (the grid's
@@ -17,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -28,9 +25,21 @@ from xit.analysis.effects import task_design
 from xit.analysis.inputs import primary_endpoint
 from xit.analysis.results import run_scores
 from xit.grid import GridConfig, expand_design, resolve_grid
+from xit.grid.execute import is_done
 
 #: z(0.975) + z(0.80): an effect this many standard errors large is found 80% of the time at 5% two-sided.
 DETECTABLE = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.80))
+
+
+def pilot_results(grid_file: str) -> tuple[pd.DataFrame, dict]:
+    """The rows of the pilot's finished runs (whether or not the grid has finished and collected), and its grid fields."""
+    config = GridConfig.from_yaml(grid_file)
+    runs, _ = expand_design(resolve_grid(config))
+    done = [pd.read_parquet(spec.run_dir / "results.parquet") for spec in runs if is_done(spec)]
+    if not done:
+        raise SystemExit(f"no finished run of {grid_file} yet; run `python -m xit run {grid_file}` first")
+    print(f"{grid_file}: {len(done)} of {len(runs)} runs finished")
+    return pd.concat(done, ignore_index=True), {"primary_endpoint": config.primary_endpoint}
 
 
 def pilot_noise(results: pd.DataFrame, grid: dict) -> tuple[pd.DataFrame, float, int]:
@@ -41,7 +50,9 @@ def pilot_noise(results: pd.DataFrame, grid: dict) -> tuple[pd.DataFrame, float,
     trained = scores[scores["k"] == 1]
     per_task = trained.pivot_table(index="tasks", columns="seed", values="score")
     ss = ((per_task.sub(per_task.mean(axis=1), axis=0)) ** 2).sum().sum()
-    df = int(per_task.notna().sum(axis=1).sub(1).sum())
+    df = int(per_task.notna().sum(axis=1).sub(1).clip(lower=0).sum())
+    if df < 1:
+        raise SystemExit("the seed SD needs two finished seeds of at least one task; let the pilot run on")
     per_task["sd"] = per_task.std(axis=1, ddof=1)
     baseline = scores.loc[scores["k"] == 0, "score"]
     per_task["minus untrained"] = per_task.drop(columns="sd").mean(axis=1) - (baseline.iloc[0] if len(baseline) else np.nan)
@@ -69,11 +80,10 @@ def standard_errors(runs: pd.DataFrame, sd: float) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default="results/study/results.parquet")
+    parser.add_argument("--pilot", default="params/study-pilot.yaml")
     parser.add_argument("--study", default="params/study.yaml")
     args = parser.parse_args()
-    results = pd.read_parquet(args.results)
-    grid = json.loads((Path(args.results).parent / "grid.json").read_text(encoding="utf-8"))
+    results, grid = pilot_results(args.pilot)
     per_task, sd, df = pilot_noise(results, grid)
     low, high = (sd * np.sqrt(df / stats.chi2.ppf(q, df)) for q in (0.975, 0.025))
     print(f"primary endpoint {primary_endpoint(results, grid).label}: pilot scores per task and seed")
