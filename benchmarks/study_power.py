@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 
 import numpy as np
 import pandas as pd
@@ -35,11 +36,36 @@ def pilot_results(grid_file: str) -> tuple[pd.DataFrame, dict]:
     """The rows of the pilot's finished runs (whether or not the grid has finished and collected), and its grid fields."""
     config = GridConfig.from_yaml(grid_file)
     runs, _ = expand_design(resolve_grid(config))
-    done = [pd.read_parquet(spec.run_dir / "results.parquet") for spec in runs if is_done(spec)]
+    finished = [spec for spec in runs if is_done(spec)]
+    done = [pd.read_parquet(spec.run_dir / "results.parquet") for spec in finished]
     if not done:
         raise SystemExit(f"no finished run of {grid_file} yet; run `python -m xit run {grid_file}` first")
     print(f"{grid_file}: {len(done)} of {len(runs)} runs finished")
     return pd.concat(done, ignore_index=True), {"primary_endpoint": config.primary_endpoint}
+
+
+def pilot_costs(grid_file: str) -> pd.DataFrame:
+    """Wall seconds of each finished pilot run, from its status.json."""
+    config = GridConfig.from_yaml(grid_file)
+    runs, _ = expand_design(resolve_grid(config))
+    rows = []
+    for spec in runs:
+        if is_done(spec):
+            status = json.loads((spec.run_dir / "status.json").read_text(encoding="utf-8"))
+            rows.append({"run_id": spec.run_id, "tasks": spec.tasks_label or "(untrained)", "seed": spec.seed,
+                         "seconds": float(status["seconds"])})
+    return pd.DataFrame(rows)
+
+
+def study_cost(costs: pd.DataFrame, grid_file: str, workers: int) -> str:
+    """The study's projected wall time: trained runs at the pilot's mean trained-run cost, others at the baseline's."""
+    runs, _ = expand_design(resolve_grid(GridConfig.from_yaml(grid_file)))
+    trained = costs.loc[costs["tasks"] != "(untrained)", "seconds"].mean()
+    untrained = costs.loc[costs["tasks"] == "(untrained)", "seconds"].mean()
+    n_trained = sum(r.trains_own_recipe for r in runs)
+    hours = (n_trained * trained + (len(runs) - n_trained) * untrained) / workers / 3600
+    return (f"{len(runs)} runs ({n_trained} trained at {trained:.0f} s, {len(runs) - n_trained} evaluation-only at "
+            f"{untrained:.0f} s) on {workers} workers: about {hours:.1f} hours")
 
 
 def pilot_noise(results: pd.DataFrame, grid: dict) -> tuple[pd.DataFrame, float, int]:
@@ -84,6 +110,9 @@ def main() -> None:
     parser.add_argument("--study", default="params/study.yaml")
     args = parser.parse_args()
     results, grid = pilot_results(args.pilot)
+    costs = pilot_costs(args.pilot)
+    print(costs.round(0).to_markdown(index=False))
+    print("study at the pilot's cost per run:", study_cost(costs, args.study, GridConfig.from_yaml(args.pilot).workers))
     per_task, sd, df = pilot_noise(results, grid)
     low, high = (sd * np.sqrt(df / stats.chi2.ppf(q, df)) for q in (0.975, 0.025))
     print(f"primary endpoint {primary_endpoint(results, grid).label}: pilot scores per task and seed")
