@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,8 @@ from xit.analysis.inputs import primary_endpoint
 from xit.analysis.results import run_scores
 from xit.grid import GridConfig, expand_design, resolve_grid
 from xit.grid.execute import is_done
+from xit.grid.runs import RunSpec
+from xit.tasks import get_task
 
 #: z(0.975) + z(0.80): an effect this many standard errors large is found 80% of the time at 5% two-sided.
 DETECTABLE = float(stats.norm.ppf(0.975) + stats.norm.ppf(0.80))
@@ -44,28 +47,77 @@ def pilot_results(grid_file: str) -> tuple[pd.DataFrame, dict]:
     return pd.concat(done, ignore_index=True), {"primary_endpoint": config.primary_endpoint}
 
 
-def pilot_costs(grid_file: str) -> pd.DataFrame:
-    """Wall seconds of each finished pilot run, from its status.json."""
-    config = GridConfig.from_yaml(grid_file)
-    runs, _ = expand_design(resolve_grid(config))
+def finished_costs(output_dir: Path) -> pd.DataFrame:
+    """Every finished run under a study folder: its kind, tasks, steps, wall seconds and training seconds."""
     rows = []
-    for spec in runs:
-        if is_done(spec):
-            status = json.loads((spec.run_dir / "status.json").read_text(encoding="utf-8"))
-            rows.append({"run_id": spec.run_id, "tasks": spec.tasks_label or "(untrained)", "seed": spec.seed,
-                         "seconds": float(status["seconds"])})
+    for status_file in sorted(output_dir.glob("runs/*/status.json")):
+        status = json.loads(status_file.read_text(encoding="utf-8"))
+        if status.get("status") != "done":
+            continue
+        params = status["params"]
+        summary = status_file.parent / "train_summary.json"
+        train_seconds = json.loads(summary.read_text(encoding="utf-8"))["seconds"] if summary.exists() else 0.0
+        rows.append({"run_id": params["run_id"], "kind": params["kind"], "tasks": "+".join(params["tasks"]) or "(untrained)",
+                     "seed": params["seed"], "steps": params.get("total_steps"), "seconds": float(status["seconds"]),
+                     "train seconds": float(train_seconds)})
     return pd.DataFrame(rows)
 
 
-def study_cost(costs: pd.DataFrame, grid_file: str, workers: int) -> str:
-    """The study's projected wall time: trained runs at the pilot's mean trained-run cost, others at the baseline's."""
-    runs, _ = expand_design(resolve_grid(GridConfig.from_yaml(grid_file)))
-    trained = costs.loc[costs["tasks"] != "(untrained)", "seconds"].mean()
-    untrained = costs.loc[costs["tasks"] == "(untrained)", "seconds"].mean()
-    n_trained = sum(r.trains_own_recipe for r in runs)
-    hours = (n_trained * trained + (len(runs) - n_trained) * untrained) / workers / 3600
-    return (f"{len(runs)} runs ({n_trained} trained at {trained:.0f} s, {len(runs) - n_trained} evaluation-only at "
-            f"{untrained:.0f} s) on {workers} workers: about {hours:.1f} hours")
+def step_rates(costs: pd.DataFrame) -> dict[str, float]:
+    """Training seconds per optimizer step of each measured single-task (and MLM) recipe, from finished k = 1 runs."""
+    single = costs[(costs["steps"] > 0) & ~costs["tasks"].str.contains("\\+", regex=True)]
+    single = single.assign(key=np.where(single["kind"] == "mlm", "mlm", single["tasks"]),
+                           rate=single["train seconds"] / single["steps"])
+    return single[single["kind"].isin(["task", "mlm"])].groupby("key")["rate"].mean().to_dict()
+
+
+def task_rate(task: str, rates: dict[str, float]) -> float:
+    """A task's seconds per step: measured where the pilot trained it, else its head type's measured task
+    (multiple choice scaled by its number of choices, since each choice is one encoded sequence)."""
+    if task in rates:
+        return rates[task]
+    spec = get_task(task)
+    by_head = {"classification": "anli", "regression": "anli", "span": "squad_v1", "tagging": "ccg", "ner": "ccg",
+               "multiple_choice": "hellaswag"}
+    rate = rates[by_head[spec.head]]
+    return rate * spec.num_choices / 4 if spec.head == "multiple_choice" else rate
+
+
+def run_cost(spec: RunSpec, rates: dict[str, float], evaluation: float, baseline: float) -> float:
+    """Projected wall seconds of one run on one worker: evaluation (and drift) plus its steps at the measured rates."""
+    if spec.kind == "none":
+        return baseline
+    if not spec.trains_own_recipe:
+        return evaluation
+    if spec.kind == "mlm":
+        return evaluation + spec.total_steps * rates.get("mlm", np.nan)
+    per_task = spec.total_steps / spec.k
+    return evaluation + sum(per_task * task_rate(t, rates) for t in spec.tasks)
+
+
+def study_cost(costs: pd.DataFrame, grid_file: str, workers: int) -> pd.DataFrame:
+    """The study's projected hours per design and kind, from the finished runs' step rates and evaluation time."""
+    runs, design = expand_design(resolve_grid(GridConfig.from_yaml(grid_file)))
+    rates = step_rates(costs)
+    trained = costs[costs["train seconds"] > 0]
+    evaluation = float((trained["seconds"] - trained["train seconds"]).mean())
+    baseline = float(costs.loc[costs["kind"] == "none", "seconds"].mean())
+    done = set(costs["run_id"])
+    first = design.drop_duplicates("run_id").set_index("run_id")["design"]
+    rows = [{"design": first[r.run_id], "kind": r.kind, "done": r.run_id in done,
+             "hours": run_cost(r, rates, evaluation, baseline) / 3600} for r in runs]
+    table = pd.DataFrame(rows)
+    # min_count=1: a kind with no measured rate yet (MLM before its first run) shows NaN, not 0 hours.
+    left = table["hours"].where(~table["done"], 0.0)
+    out = table.assign(left=left).groupby(["design", "kind"], sort=False).agg(
+        runs=("hours", "size"), done=("done", "sum"), core_hours=("hours", lambda h: h.sum(min_count=1)),
+        core_hours_left=("left", lambda h: h.sum(min_count=1)))
+    out.loc[("all", ""), :] = [out["runs"].sum(), out["done"].sum(), out["core_hours"].sum(min_count=len(out)),
+                               out["core_hours_left"].sum(min_count=len(out))]
+    out[f"wall_hours_left on {workers} workers"] = out["core_hours_left"] / workers
+    print("seconds per step (one worker of two):", {k: round(v, 2) for k, v in rates.items()},
+          f"| evaluation + drift per trained run: {evaluation:.0f} s | untrained baseline: {baseline:.0f} s")
+    return out.reset_index()
 
 
 def pilot_noise(results: pd.DataFrame, grid: dict) -> tuple[pd.DataFrame, float, int]:
@@ -110,9 +162,11 @@ def main() -> None:
     parser.add_argument("--study", default="params/study.yaml")
     args = parser.parse_args()
     results, grid = pilot_results(args.pilot)
-    costs = pilot_costs(args.pilot)
+    study = GridConfig.from_yaml(args.study)
+    costs = finished_costs(Path(study.output_dir))
     print(costs.round(0).to_markdown(index=False))
-    print("study at the pilot's cost per run:", study_cost(costs, args.study, GridConfig.from_yaml(args.pilot).workers))
+    print("\nthe study's projected cost, per design and kind (MLM at its measured rate once an MLM run has finished):")
+    print(study_cost(costs, args.study, study.workers).round(1).to_markdown(index=False))
     per_task, sd, df = pilot_noise(results, grid)
     low, high = (sd * np.sqrt(df / stats.chi2.ppf(q, df)) for q in (0.975, 0.025))
     print(f"primary endpoint {primary_endpoint(results, grid).label}: pilot scores per task and seed")

@@ -120,6 +120,22 @@ def test_dose_scales_the_arm_and_controls_are_kinds(tmp_path, data_dir):
     assert pd.isna(design.loc[design["kind"] != "interpolation", "alpha"]).all()
 
 
+def test_a_block_may_run_its_own_seeds_and_ids_do_not_change(tmp_path, data_dir):
+    nested = {"kind": "nested", "orders": 2, "ks": [1, 2], "budgets": ["per_task"], "seeds": [0]}
+    both = expand_design(resolve_grid(design_grid(tmp_path, seeds=[0, 1], designs=[nested])))[0]
+    alone = expand_design(resolve_grid(design_grid(tmp_path, seeds=[0, 1], designs=[{**nested, "seeds": [0, 1]}])))[0]
+    assert {r.seed for r in both if r.k} == {0} and {r.seed for r in alone if r.k} == {0, 1}
+    assert {r.run_id for r in both} == {r.run_id for r in alone if r.seed in (None, 0)}  # the seed-0 runs, same ids
+    factorial = {"kind": "factorial", "pool": ["rte", "mrpc"], "budgets": ["total"]}
+    runs, design = expand_design(resolve_grid(design_grid(tmp_path, seeds=[0, 1], designs=[factorial, nested])))
+    # The grid's seeds still apply to blocks without seeds:; a run in both blocks is listed once.
+    assert sorted((r.tasks_label, r.seed) for r in runs if r.budget_policy == "total") == [
+        ("mrpc", 0), ("mrpc", 1), ("mrpc+rte", 0), ("mrpc+rte", 1), ("rte", 0), ("rte", 1)]
+    assert set(design.loc[design["design"] == "nested", "seed"].dropna()) == {0}
+    extra = expand_design(resolve_grid(design_grid(tmp_path, seeds=[0], designs=[{**nested, "seeds": [3]}])))[0]
+    assert {r.seed for r in extra if r.k} == {3}
+
+
 def test_a_kind_is_a_recipe_override_and_a_label(tmp_path, data_dir, monkeypatch):
     # What the coordinator does to add a kind (e.g. mlm): one RunKind entry; here a stand-in on an existing field.
     kinds = {**RUN_KINDS, "slow_lr": RunKind("slow_lr", params=("factor",), override=lambda p: {"learning_rate": 2e-5 * p["factor"]},
@@ -154,6 +170,8 @@ def test_a_kind_is_a_recipe_override_and_a_label(tmp_path, data_dir, monkeypatch
         ({"controls": [{"kind": "interpolation", "subsets": ["full"], "alphas": [1.5]}]}, "each alpha must be a number in [0, 1]"),
         ({"controls": [{"kind": "l2sp", "subsets": ["full"]}]}, "needs coefficient:"),
         ({"controls": [{"kind": "interpolation", "subsets": ["al"], "alphas": [0.5]}]}, "entry 'al' is not a subset"),
+        ({"designs": [{"kind": "factorial", "seeds": [0, 0]}]}, "designs[0].seeds lists seed=0 more than once"),
+        ({"designs": [{"kind": "factorial", "seeds": [-1]}]}, "designs[0].seeds must hold non-negative integers"),
     ],
 )
 def test_invalid_designs_fail_before_any_run(tmp_path, data_dir, fields, message):

@@ -1,4 +1,4 @@
-"""The study's pilot shares its runs with the study: same recipe and evaluation, so the same run ids."""
+"""The study's stages (pilot, MLM comparison) share their runs with the study: same recipe and evaluation, same ids."""
 
 from __future__ import annotations
 
@@ -17,9 +17,28 @@ def _runs(name: str) -> dict[str, tuple]:
 def test_the_pilots_first_two_seeds_are_study_runs(data_dir):
     pilot, study = _runs("study-pilot.yaml"), _runs("study.yaml")
     shared = set(pilot) & set(study)
-    assert len(pilot) == 13 and len(study) == 137
+    assert len(pilot) == 13 and len(study) == 122
     # The baseline and the four singletons at 60 steps with seeds 0 and 1; seed 2 is the pilot's own.
     assert sorted(pilot[r] for r in shared) == sorted(
         [("none", "", None, None)] + [("task", t, s, 60) for t in ("anli", "ccg", "hellaswag", "squad_v1") for s in (0, 1)])
     assert {pilot[r][2] for r in set(pilot) - shared} == {2}
     assert GridConfig.from_yaml(PARAMS / "study-pilot.yaml").output_dir == GridConfig.from_yaml(PARAMS / "study.yaml").output_dir
+
+
+def test_the_mlm_stage_is_the_study_mlm_control_and_its_budget_matched_task_runs(data_dir):
+    stage, study = _runs("study-mlm.yaml"), _runs("study.yaml")
+    assert set(stage) <= set(study)  # every run of the stage is a study run, so the study skips it
+    pool = "anli+ccg+hellaswag+squad_v1"
+    assert sorted(v for v in stage.values() if v[0] != "none") == sorted(
+        [("mlm", "anli", s, 60) for s in (0, 1)] + [("mlm", pool, s, 240) for s in (0, 1)]
+        + [("task", pool, s, 240) for s in (0, 1)])
+    # The MLM runs are all the study's MLM runs: each has task runs at its budget in the study (the singletons'
+    # task runs at 60 steps are the pilot's).
+    assert {r for r, v in study.items() if v[0] == "mlm"} == {r for r, v in stage.items() if v[0] == "mlm"}
+    assert {("anli", 0, 60), ("anli", 1, 60)} <= {v[1:] for v in study.values() if v[0] == "task"}
+
+
+def test_the_nested_arm_runs_one_seed_and_the_rest_two(data_dir):
+    _, design = expand_design(resolve_grid(GridConfig.from_yaml(PARAMS / "study.yaml")))
+    seeds = design.dropna(subset=["seed"]).groupby("design")["seed"].agg(lambda s: sorted(set(s)))
+    assert seeds["nested"] == [0] and all(v == [0, 1] for k, v in seeds.items() if k != "nested")

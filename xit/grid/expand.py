@@ -48,7 +48,10 @@ def run_spec(grid: ResolvedGrid, member: Member, seed: int | None) -> RunSpec:
 def expand_design(grid: ResolvedGrid) -> tuple[list[RunSpec], pd.DataFrame]:
     """Every run in execution order (baseline first, derived kinds after the trainings they use), and the design table."""
     cells = [(m, None) for m in grid.members if m.kind == "none"]
-    cells += [(m, seed) for seed in grid.config.seeds for m in grid.members if m.kind != "none"]
+    extra = sorted(set().union(*(m.seeds or () for m in grid.members)) - set(grid.config.seeds))
+    seeds = list(grid.config.seeds) + extra
+    cells += [(m, seed) for seed in seeds for m in grid.members
+              if m.kind != "none" and seed in (m.seeds if m.seeds is not None else grid.config.seeds)]
     cells.sort(key=lambda cell: get_kind(cell[0].kind).derive is not None)  # stable: otherwise design order
     runs: dict[str, RunSpec] = {}
     rows = []

@@ -9,7 +9,7 @@ can belong to several designs (the design table records every membership).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from xit.errors import XitConfigError
@@ -26,7 +26,7 @@ from xit.grid.kinds import CONTROL_KINDS, get_kind
 DESIGN_KINDS = ("balanced", "factorial", "nested", "dose")
 
 #: Fields every block may have; each kind adds its own (DESIGN_FIELDS, RunKind.params).
-COMMON_FIELDS = ("kind", "name", "budgets")
+COMMON_FIELDS = ("kind", "name", "budgets", "seeds")
 DESIGN_FIELDS = {
     "balanced": ("ks", "subsets_per_k", "seed"),
     "factorial": ("pool",),
@@ -47,6 +47,8 @@ class Member:
     order: int | None = None
     position: int | None = None
     scale: float | None = None
+    #: The training seeds of this cell when its block names its own (``seeds:``); None = the grid's seeds.
+    seeds: tuple[int, ...] | None = None
 
 
 def baseline_member(design: str = "baseline", order: int | None = None) -> Member:
@@ -54,7 +56,7 @@ def baseline_member(design: str = "baseline", order: int | None = None) -> Membe
     return Member(design, "none", (), None, order=order, position=0 if order is not None else None)
 
 
-def _int_list(values: Any, where: str, low: int = 0) -> list[int]:
+def _int_list(values: Any, where: str, low: int = 0, what: str = "k") -> list[int]:
     if isinstance(values, int) and not isinstance(values, bool):
         values = [values]
     if not isinstance(values, list | tuple) or not values:
@@ -64,7 +66,7 @@ def _int_list(values: Any, where: str, low: int = 0) -> list[int]:
         raise XitConfigError(f"{where} must hold non-negative integers; {bad[0]!r} is not one")
     dup = sorted({v for v in values if values.count(v) > 1})
     if dup:
-        raise XitConfigError(f"{where} lists k={dup[0]} more than once; list each task count once")
+        raise XitConfigError(f"{where} lists {what}={dup[0]} more than once; list each value once")
     return list(values)
 
 
@@ -192,8 +194,14 @@ def block_members(block: Any, index: int, section: str, pool: tuple[str, ...], a
             raise XitConfigError(f"{where}.budgets is empty; name policies (total, per_task, epochs) or give budget blocks")
         block_arms = unique_arms([parse_budget(b, f"{where}.budgets", arms[0]) for b in entries], f"{where}.budgets")
     if section == "designs":
-        return _design_members(kind, name, block, pool, block_arms, design_seed, where)
-    return _control_members(kind, name, block, pool, block_arms, where)
+        members = _design_members(kind, name, block, pool, block_arms, design_seed, where)
+    else:
+        members = _control_members(kind, name, block, pool, block_arms, where)
+    if "seeds" not in block:
+        return members
+    # A costly block may run fewer seeds than the grid (the study's nested arm runs one); ids do not change.
+    seeds = tuple(_int_list(block["seeds"], f"{where}.seeds", what="seed"))
+    return [m if m.kind == "none" else replace(m, seeds=seeds) for m in members]
 
 
 def plan_members(designs: Any, controls: Any, pool: tuple[str, ...], arms: tuple[Budget, ...],
