@@ -124,3 +124,65 @@ def test_too_few_runs_give_notes_and_no_interval(tmp_path):
     assert found.drift["note"].iloc[0].startswith("no drift.parquet")
     assert found.all_vs_best["note"].iloc[0].startswith("not estimated: no per-item outcomes")
     assert stats.MIN_FOR_INTERVAL == 3
+
+
+def _with_mlm(table: pd.DataFrame, folder, gap: float) -> pd.DataFrame:
+    """Two MLM runs (seeds 1, 2) at the budget of the k=1 runs, `gap` points below the first k=1 task run everywhere;
+    per-item Tatoeba outcomes for the pairs in which the MLM run misses gap% more items in every language."""
+    task = table[table["kind"].eq("task") & table["k"].eq(1)]
+    first = task["tasks"].iloc[0]
+    mlm = []
+    for run_seed in (1, 2):
+        source = task[(task["tasks"] == first) & (task["seed"] == run_seed)]
+        mlm.append(source.assign(run_id=f"k1-mlm-s{run_seed}", kind="mlm", value=source["value"] - gap))
+        for run_id, drop in ((source["run_id"].iloc[0], 0), (f"k1-mlm-s{run_seed}", int(gap * 4))):
+            rows = []
+            for language in sorted(source["language"].unique()):
+                values = np.where(np.arange(400) < 280, 100.0, 0.0)  # 70% correct, then `drop` of those missed
+                values[:drop] = 0.0
+                rows += [{"run_id": run_id, "target": "tatoeba", "metric": "accuracy", "language": language,
+                          "direction": "xx->en", "layer": 12, "item": f"{language}-{i}", "value": v} for i, v in enumerate(values)]
+            (folder / "runs" / run_id).mkdir(parents=True, exist_ok=True)
+            pd.DataFrame(rows).to_parquet(folder / "runs" / run_id / "items.parquet", index=False)
+    return pd.concat([table, *mlm], ignore_index=True)
+
+
+def test_english_tasks_against_continued_mlm_at_equal_budget(tmp_path, table):
+    results = _with_mlm(table, tmp_path, gap=5.0)
+    inputs = load_analysis(_folder(tmp_path, results, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    compared = controls.mlm_comparison(inputs, n_boot=500)
+    # Every trained task run of the same seed and 100 total steps is a budget peer (this table's total arm: k = 1, 2
+    # and 3, 3 subsets each): 9 peers x 2 seeds, 4 endpoints each.
+    assert set(compared["total_steps"]) == {100} and len(compared.drop_duplicates(["task_run", "mlm_run"])) == 18
+    assert set(compared.groupby(["target", "direction"]).size()) == {18}
+    first = compared[compared["task_run"].str.endswith(("-s1", "-s2")) & compared["mlm_run"].str.startswith("k1-mlm")]
+    same = first[first["task_tasks"] == table.loc[table["k"].eq(1), "tasks"].iloc[0]]
+    assert same["task_minus_mlm"].to_numpy() == pytest.approx(5.0)  # every target and direction
+    primary = same[same["primary"]]
+    # 20 of 400 items flipped per language: a 5-point paired difference, interval well above 0
+    assert len(primary) == 2 and (primary["ci_low"] > 3.0).all() and (primary["ci_high"] < 7.0).all()
+    verdict = controls.mlm_verdict(compared).set_index("task_tasks")
+    assert verdict.loc[same["task_tasks"].iloc[0], "english_tasks"] == "beat"
+    assert verdict.loc[same["task_tasks"].iloc[0], "mean_task_minus_mlm"] == pytest.approx(5.0)
+    # Peers without per-item outcomes get no verdict rather than a guess.
+    assert set(verdict.drop(index=same["task_tasks"].iloc[0])["english_tasks"]) == {"no per-item outcomes"}
+    matched = load_analysis(_folder(tmp_path, _with_mlm(table, tmp_path, gap=0.0), {"primary_endpoint": ENDPOINT}), tmp_path / "out2")
+    again = controls.mlm_verdict(controls.mlm_comparison(matched, n_boot=500)).set_index("task_tasks")
+    assert again.loc[same["task_tasks"].iloc[0], "english_tasks"] == "match"
+
+
+def test_no_mlm_runs_give_an_empty_comparison(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    assert controls.mlm_comparison(inputs).empty and controls.mlm_verdict(controls.mlm_comparison(inputs)).empty
+
+
+def test_the_answer_states_the_mlm_comparison_from_its_numbers(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, _with_mlm(table, tmp_path, gap=5.0), {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
+    text = answer.answer_summary(found)
+    first = table.loc[table["k"].eq(1), "tasks"].iloc[0]
+    assert f"{first} at 100 steps +5.0 points (beat, 2 seeds)" in text
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    without = load_analysis(_folder(plain, table, {"primary_endpoint": ENDPOINT}), plain / "out")
+    assert "continued multilingual MLM" not in answer.answer_summary(answer.compute_findings(without, n_boot=300, n_perm=99))

@@ -171,6 +171,15 @@ def test_04_robustness_controls_and_drift(nb04, inputs):
         assert row.task_run in set(match.index) and row.control_minus_task == pytest.approx(direct[row.run_id] - direct[row.task_run])
         assert "too few runs" in row.note  # one run per control: no interval
     _same(nb04, "interpolation", controls.interpolation_curve(inputs))
+    # The fixture's MLM run (rte's budget, 4 steps) against every task run of its seed and steps, per endpoint.
+    mlm = _same(nb04, "mlm_comparison", controls.mlm_comparison(inputs, n_boot=N_BOOT, seed=SEED))
+    peers = info[(info["kind"] == "task") & (info["k"] > 0) & (info["total_steps"] == 4)].index
+    assert set(mlm["mlm_run"]) == set(info.index[info["kind"] == "mlm"]) and set(mlm["task_run"]) == set(peers)
+    primary = mlm[mlm["primary"].astype(bool)]
+    for row in primary.itertuples():
+        assert row.task_minus_mlm == pytest.approx(direct[row.task_run] - direct[row.mlm_run])
+        assert row.ci_low <= row.task_minus_mlm <= row.ci_high
+    _same(nb04, "mlm_verdict", controls.mlm_verdict(mlm))
     drift = _same(nb04, "drift", controls.drift_table(inputs))
     assert set(drift["run_id"]) == set(pd.read_parquet(FIXTURE / "drift.parquet")["run_id"]) & set(info.index)
 

@@ -31,6 +31,7 @@ class Findings:
     controls: pd.DataFrame
     interpolation: pd.DataFrame
     drift: pd.DataFrame
+    mlm: pd.DataFrame
 
 
 def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 999, seed: int = 0) -> Findings:
@@ -51,6 +52,7 @@ def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 9
         controls=controls.controls_table(inputs),
         interpolation=controls.interpolation_curve(inputs),
         drift=controls.drift_table(inputs),
+        mlm=controls.mlm_comparison(inputs, n_boot=n_boot, seed=seed),
     )
 
 
@@ -162,6 +164,16 @@ def _controls_sentence(found: Findings) -> str:
         "No control run has a matching task run."
 
 
+def _mlm_sentence(found: Findings) -> str:
+    verdict = controls.mlm_verdict(found.mlm)
+    if verdict.empty:
+        return ""
+    parts = [f"{row.task_tasks} at {int(row.total_steps)} steps {_points(row.mean_task_minus_mlm)} ({row.english_tasks}, "
+             f"{row.seeds} seed{'s' if row.seeds > 1 else ''})" for row in verdict.itertuples()]
+    return ("English task runs minus continued multilingual MLM at equal steps (mean over seeds; the verdict needs every "
+            "seed's item interval on one side of 0): " + "; ".join(parts) + ".")
+
+
 def _secondary_sentence(found: Findings) -> str:
     training = found.training
     secondary = training[training["endpoint"] == "secondary"] if "endpoint" in training else training.iloc[:0]
@@ -176,5 +188,6 @@ def answer_summary(found: Findings) -> str:
     """The report's opening paragraph in markdown, every number taken from the findings."""
     source = ("named in the grid's grid.json" if found.primary_source == "grid.json" else found.primary_source)
     sentences = [f"**Primary endpoint: {found.primary_label}** ({source}).", _training_sentence(found),
-                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _secondary_sentence(found)]
-    return " ".join(sentences)
+                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _mlm_sentence(found),
+                 _secondary_sentence(found)]
+    return " ".join(s for s in sentences if s)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from xit.analysis import items
 from xit.analysis.inputs import AnalysisInputs
 from xit.analysis.results import control_rows, task_rows
 
@@ -96,3 +97,63 @@ def drift_scores(inputs: AnalysisInputs) -> pd.DataFrame:
     scores = _primary(inputs)
     kind = scores["kind"] if "kind" in scores.columns else "task"
     return scores.assign(kind=kind)[["run_id", "k", "kind", "score"]].rename(columns={"score": "value"})
+
+
+def _budget_peers(run: pd.Series, tasks: pd.DataFrame) -> pd.DataFrame:
+    """Trained task runs with the run's seed and total optimizer steps (an MLM run's budget-matched English runs)."""
+    same = (tasks["k"] > 0) & (tasks["seed"] == run["seed"]) & (tasks["total_steps"] == run["total_steps"])
+    return tasks[same.fillna(False)]
+
+
+def mlm_comparison(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """(6) English task runs against continued multilingual MLM at the same seed and steps: per target, task minus
+    MLM; at the primary endpoint (language 'mean') the paired per-item difference with its item-bootstrap interval."""
+    columns = ["total_steps", "seed", "task_tasks", "task_run", "mlm_run", "target", "direction", "metric", "task", "mlm",
+               "task_minus_mlm", "primary", "ci_low", "ci_high", "p_value"]
+    scores = inputs.all_scores[inputs.all_scores["layer"] == inputs.layer]
+    if "kind" not in scores.columns or not (scores["kind"] == "mlm").any():
+        return pd.DataFrame(columns=columns)
+    runs = scores.drop_duplicates("run_id")
+    tasks = task_rows(runs)
+    rows = []
+    for _, mlm in runs[runs["kind"] == "mlm"].sort_values("run_id").iterrows():
+        for _, peer in _budget_peers(mlm, tasks).sort_values("run_id").iterrows():
+            both = scores[scores["run_id"] == peer["run_id"]].merge(
+                scores[scores["run_id"] == mlm["run_id"]], on=["target", "direction", "metric"], suffixes=("_task", "_mlm"))
+            paired = _primary_item_difference(inputs, peer["run_id"], mlm["run_id"], n_boot, seed)
+            for _, row in both.iterrows():
+                primary = (row["target"], row["direction"]) == (inputs.primary.target, inputs.primary.direction)
+                rows.append({"total_steps": mlm["total_steps"], "seed": mlm["seed"], "task_tasks": peer["tasks"],
+                             "task_run": peer["run_id"], "mlm_run": mlm["run_id"], "target": row["target"],
+                             "direction": row["direction"], "metric": row["metric"], "task": row["score_task"],
+                             "mlm": row["score_mlm"], "task_minus_mlm": row["score_task"] - row["score_mlm"],
+                             "primary": primary, **(paired if primary else {})})
+    return pd.DataFrame(rows, columns=columns).sort_values(["total_steps", "task_tasks", "seed", "target", "direction"],
+                                                            ignore_index=True)
+
+
+def _primary_item_difference(inputs: AnalysisInputs, task_run: str, mlm_run: str, n_boot: int, seed: int) -> dict:
+    """Task run minus MLM run on the primary endpoint's items (language mean): interval and p, or NaN without items."""
+    table = inputs.primary.rows(inputs.items_for([task_run, mlm_run]))
+    if table["run_id"].nunique() < 2:
+        return {"ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+    diff = inputs.primary.rows(items.item_difference(table, task_run, mlm_run, n_boot=n_boot, seed=seed, scale=1.0))
+    mean = diff[diff["language"] == "mean"].iloc[0]
+    return {"ci_low": float(mean["ci_low"]), "ci_high": float(mean["ci_high"]), "p_value": float(mean["p_value"])}
+
+
+def mlm_verdict(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Per budget and task set at the primary endpoint: 'beat' / 'trail' when every seed's item interval lies above /
+    below 0, 'match' when every interval covers 0, else 'mixed'; with the mean difference over seeds."""
+    primary = comparison[comparison["primary"].astype(bool)] if len(comparison) else comparison
+    rows = []
+    for (steps, tasks), group in primary.groupby(["total_steps", "task_tasks"], sort=True):
+        above, below = (group["ci_low"] > 0).all(), (group["ci_high"] < 0).all()
+        covers = ((group["ci_low"] <= 0) & (group["ci_high"] >= 0)).all()
+        verdict = "beat" if above else "trail" if below else "match" if covers else "mixed"
+        rows.append({"total_steps": steps, "task_tasks": tasks, "seeds": len(group),
+                     "mean_task_minus_mlm": float(group["task_minus_mlm"].mean()),
+                     "per_seed": ", ".join(f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" for d, lo, hi in
+                                           zip(group["task_minus_mlm"], group["ci_low"], group["ci_high"])),
+                     "english_tasks": verdict if group["ci_low"].notna().all() else "no per-item outcomes"})
+    return pd.DataFrame(rows, columns=["total_steps", "task_tasks", "seeds", "mean_task_minus_mlm", "per_seed", "english_tasks"])

@@ -60,3 +60,23 @@ def alpha_curve(curve: pd.DataFrame, endpoint_label: str, out_dir: str | Path | 
         ax.set_ylim((low + high) / 2 - 1.0, (low + high) / 2 + 1.0)
     ax.legend(title="interpolated run", fontsize="small")
     return _finish(fig, name, "Weight interpolation θ(α) = (1 − α)·θ₀ + α·θ: score against α", out_dir)
+
+
+def mlm_bars(comparison: pd.DataFrame, out_dir: str | Path | None = None, name: str = "mlm_comparison") -> FigureOutput | Note:
+    """Task run minus continued-MLM run at equal steps (xit.analysis.controls.mlm_comparison), per target and direction:
+    one bar per budget-matched task set, its height the mean over seeds, one dot per seed."""
+    if comparison.empty:
+        return Note("no continued-MLM runs in the results table; add {kind: mlm, subsets: [...]} to the grid's controls: "
+                    "block (docs/grid.md).")
+    shown = comparison.assign(endpoint=comparison["target"] + " " + comparison["direction"],
+                              english=comparison["task_tasks"] + " (" + comparison["total_steps"].astype(str) + " steps)")
+    fig, (ax,) = _new_figure(1, 9.0, 4.2)
+    sns.barplot(shown, x="endpoint", y="task_minus_mlm", hue="english", errorbar=None, alpha=0.6, ax=ax)
+    sns.stripplot(shown, x="endpoint", y="task_minus_mlm", hue="english", dodge=True, legend=False, size=4,
+                  edgecolor="black", linewidth=0.6, ax=ax)
+    ax.axhline(0.0, color="black", linewidth=0.8)
+    ax.set_xlabel("")
+    ax.set_ylabel("English task run − continued MLM (points)")
+    ax.tick_params(axis="x", labelrotation=20)
+    ax.legend(title="task run at the MLM run's steps", fontsize="small")
+    return _finish(fig, name, "English intermediate tasks against continued multilingual MLM at equal steps", out_dir)
