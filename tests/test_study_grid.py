@@ -42,3 +42,28 @@ def test_the_nested_arm_runs_one_seed_and_the_rest_two(data_dir):
     _, design = expand_design(resolve_grid(GridConfig.from_yaml(PARAMS / "study.yaml")))
     seeds = design.dropna(subset=["seed"]).groupby("design")["seed"].agg(lambda s: sorted(set(s)))
     assert seeds["nested"] == [0] and all(v == [0, 1] for k, v in seeds.items() if k != "nested")
+
+
+def test_collect_gathers_the_finished_runs_of_a_grid_part_way_through(tmp_path, data_dir):
+    import dataclasses
+    import shutil
+
+    import pandas as pd
+
+    from xit.__main__ import main
+    from xit.grid import collect_grid
+
+    config = GridConfig.from_yaml(PARAMS / "study-pilot.yaml")
+    finished = ["k0-aced35793f", "k1-9dc809f8ad"]  # the committed baseline and anli seed 0
+    for run in finished:
+        shutil.copytree(Path(config.output_dir) / "runs" / run, tmp_path / "runs" / run,
+                        ignore=shutil.ignore_patterns("*.ipynb"))
+    table, done, total = collect_grid(dataclasses.replace(config, output_dir=str(tmp_path)))
+    assert (done, total) == (2, 13) and sorted(table["run_id"].unique()) == finished
+    expected = pd.concat([pd.read_parquet(tmp_path / "runs" / r / "results.parquet") for r in finished], ignore_index=True)
+    assert len(table) == len(expected) and table["value"].sum() == expected["value"].sum()
+    assert (tmp_path / "grid.json").is_file() and (tmp_path / "design-study-pilot.parquet").is_file()
+    assert set(pd.read_parquet(tmp_path / "dev_metrics.parquet")["run_id"]) == {"k1-9dc809f8ad"}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((PARAMS / "study-pilot.yaml").read_text().replace("seeds: [0, 1, 2]", "seeds: [0, 0]"))
+    assert main(["collect", str(bad)]) == 2  # a bad grid file: a one-line error and exit code 2, no traceback

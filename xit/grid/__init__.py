@@ -18,7 +18,11 @@ from __future__ import annotations
 
 import sys
 import time
+from typing import TYPE_CHECKING
 from pathlib import Path
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from xit.grid.backends import run_dask, run_serial
 from xit.grid.budget import POLICIES, Budget
@@ -56,6 +60,21 @@ def grid_record(grid: ResolvedGrid) -> dict:
                                                                "subsets_per_k": config.subsets_per_k,
                                                                "seed": config.design_seed}],
             "controls": config.controls or []}
+
+
+def collect_grid(path: str | Path | GridConfig) -> tuple[pd.DataFrame, int, int]:
+    """Collect a grid's finished runs without running any (a study part-way through): its design table, grid.json,
+    results.parquet, training records and drift; returns the table and how many of its runs are done."""
+    config = path if isinstance(path, GridConfig) else GridConfig.from_yaml(path)
+    grid = resolve_grid(config)
+    runs, design = expand_design(grid)
+    out = grid.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(design, out / f"design-{config.name}.parquet")
+    write_json_atomic(grid_record(grid), out / "grid.json")
+    table = collect_results(runs, out / "results.parquet")
+    collect_training(runs, out)
+    return table, sum(is_done(r) for r in runs), len(runs)
 
 
 def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers: int | None = None,
@@ -116,7 +135,7 @@ def run_grid(path: str | Path | GridConfig, backend: str | None = None, workers:
 
 __all__ = [
     "BACKENDS", "CONTROL_KINDS", "DESIGN_COLUMNS", "POLICIES", "RUN_COLUMNS", "RUN_KINDS", "Budget", "GridConfig",
-    "GridSummary", "ResolvedGrid", "RunKind", "RunOutcome", "RunSpec", "balanced_subsets", "collect_results",
+    "GridSummary", "ResolvedGrid", "RunKind", "RunOutcome", "RunSpec", "balanced_subsets", "collect_grid", "collect_results",
     "design_subsets", "design_table", "encoder_key", "execute_run", "expand_design", "expand_runs",
     "factorial_subsets", "grid_record", "is_done", "nested_orders", "recipe_for", "resolve_grid", "run_grid",
     "run_id", "stable_hash", "subsets_for_k",
