@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.xit-installed
 
-.PHONY: install demo test smoke report study-pilot study report-study clean-outputs
+.PHONY: install demo test smoke report study-pilot study-mlm study study-collect report-study clean-outputs
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -34,8 +34,16 @@ report: $(STAMP)
 study-pilot: $(STAMP)
 	$(PY) -m xit run params/study-pilot.yaml
 
+study-mlm: $(STAMP)
+	$(PY) -m xit run params/study-mlm.yaml
+
 study: $(STAMP)
 	$(PY) -m xit run params/study.yaml
+
+# The study's finished runs (any stage) into results/study/results.parquet, and the README's answer from it.
+study-collect: $(STAMP)
+	$(PY) -m xit collect params/study.yaml
+	$(PY) -m xit answer results/study/results.parquet
 
 # The study's report from the committed table, without retraining.
 report-study: $(STAMP)

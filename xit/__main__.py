@@ -7,6 +7,7 @@
     python -m xit evaluate --model M --params P  # one encoder on every retrieval target
     python -m xit train --params P --out DIR     # intermediate-task training
     python -m xit report RESULTS --out DIR       # the HTML report from a results table
+    python -m xit answer RESULTS [--check]       # README.md's answer section from a results table
 """
 
 from __future__ import annotations
@@ -34,6 +35,26 @@ def _cmd_collect(args: argparse.Namespace) -> int:
     table, done, total = collect_grid(args.grid)
     print(f"{done} of {total} runs finished; {table['run_id'].nunique() if len(table) else 0} collected into "
           f"{args.grid}'s output_dir results.parquet")
+    return 0
+
+
+def _cmd_answer(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    from xit.analysis.readme import answer_section, current_section, replace_section
+
+    readme = Path(args.readme)
+    text = readme.read_text(encoding="utf-8")
+    current_section(text)  # a README without the markers fails before the analysis runs
+    with tempfile.TemporaryDirectory() as scratch:
+        section = answer_section(args.results, scratch)
+    if args.check:
+        stale = current_section(text) != section
+        print(f"{readme}: the answer section is {'stale; run without --check to rewrite it' if stale else 'up to date'}")
+        return 1 if stale else 0
+    readme.write_text(replace_section(text, section), encoding="utf-8")
+    print(f"{readme}: answer section written from {args.results}")
     return 0
 
 
@@ -107,6 +128,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("collect", help="collect a grid's finished runs into its results table without running any")
     p.add_argument("grid", help="grid parameter file, e.g. params/study.yaml")
     p.set_defaults(func=_cmd_collect)
+
+    p = sub.add_parser("answer", help="write the README's answer section from a committed results table")
+    p.add_argument("results", help="results table, e.g. results/study/results.parquet")
+    p.add_argument("--readme", default="README.md", help="the file holding the answer markers")
+    p.add_argument("--check", action="store_true", help="only compare: exit 1 when the section differs from the table's")
+    p.set_defaults(func=_cmd_answer)
 
     p = sub.add_parser("tasks", help="table of every registered intermediate task")
     p.add_argument("--markdown", action="store_true", help="print as a Markdown table")

@@ -1,0 +1,46 @@
+"""The README's answer section is what `python -m xit answer` writes from the committed study table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from analysis_tables import linear_effect, make_results
+
+from xit.analysis import readme
+from xit.analysis.inputs import load_analysis
+from xit.errors import XitConfigError
+
+REPO = Path(__file__).resolve().parent.parent
+STUDY = REPO / "results" / "study" / "results.parquet"
+
+
+def test_the_readme_answer_is_the_committed_study_tables(tmp_path, monkeypatch):
+    assert STUDY.is_file(), "results/study/results.parquet is missing: run `python -m xit collect params/study.yaml`"
+    monkeypatch.chdir(REPO)  # the section names the table by the path the README's command gives
+    section = readme.answer_section("results/study/results.parquet", tmp_path)
+    written = readme.current_section((REPO / "README.md").read_text(encoding="utf-8"))
+    assert written == section, "README.md's answer section is stale: run `python -m xit answer results/study/results.parquet`"
+    runs = pd.read_parquet(STUDY, columns=["run_id"])["run_id"].nunique()
+    assert f": {runs} of the " in section  # the count of runs it rests on is the table's
+
+
+def test_condition_table_means_and_differences(tmp_path):
+    results = make_results(linear_effect(2.0), k_values=(0, 1, 2), subsets_per_k=2, seeds=(1, 2))
+    results.to_parquet(tmp_path / "results.parquet", index=False)
+    inputs = load_analysis(tmp_path / "results.parquet", tmp_path / "out")
+    table = readme.condition_table(inputs).set_index("tasks")
+    # 40 + 2k + the per-language offsets (mean 3 * 3.5 over the 8 Tatoeba languages); no noise
+    assert table.loc["(untrained)", "mean"] == pytest.approx(50.5) and table.loc["(untrained)", "seeds"] == 1
+    assert table.loc["anli", "mean"] == pytest.approx(52.5) and table.loc["anli", "minus_untrained"] == pytest.approx(2.0)
+    assert table.loc["anli+ccg", "minus_untrained"] == pytest.approx(4.0) and table.loc["anli+ccg", "seeds"] == 2
+    assert table.loc["anli", "range"] == "52.5–52.5"
+
+
+def test_the_markers_are_required_and_only_the_block_changes():
+    text = f"intro\n{readme.ANSWER_START}\nold\n{readme.ANSWER_END}\noutro\n"
+    assert readme.replace_section(text, "new") == f"intro\n{readme.ANSWER_START}\nnew\n{readme.ANSWER_END}\noutro\n"
+    assert readme.current_section(text) == "old"
+    with pytest.raises(XitConfigError, match="has no answer block"):
+        readme.replace_section("no markers here", "new")
