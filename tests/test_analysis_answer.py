@@ -166,6 +166,8 @@ def test_english_tasks_against_continued_mlm_at_equal_budget(tmp_path, table):
     assert verdict.loc[same["task_tasks"].iloc[0], "mean_task_minus_mlm"] == pytest.approx(5.0)
     # Peers without per-item outcomes get no verdict rather than a guess.
     assert set(verdict.drop(index=same["task_tasks"].iloc[0])["english_tasks"]) == {"no per-item outcomes"}
+    one_seed = compared[compared["seed"] == 1]
+    assert set(controls.mlm_verdict(one_seed)["english_tasks"]) == {"needs a second seed", "no per-item outcomes"}
     matched = load_analysis(_folder(tmp_path, _with_mlm(table, tmp_path, gap=0.0), {"primary_endpoint": ENDPOINT}), tmp_path / "out2")
     again = controls.mlm_verdict(controls.mlm_comparison(matched, n_boot=500)).set_index("task_tasks")
     assert again.loc[same["task_tasks"].iloc[0], "english_tasks"] == "match"

@@ -143,14 +143,16 @@ def _primary_item_difference(inputs: AnalysisInputs, task_run: str, mlm_run: str
 
 
 def mlm_verdict(comparison: pd.DataFrame) -> pd.DataFrame:
-    """Per budget and task set at the primary endpoint: 'beat' / 'trail' when every seed's item interval lies above /
-    below 0, 'match' when every interval covers 0, else 'mixed'; with the mean difference over seeds."""
+    """Per budget and task set at the primary endpoint, with two or more seeds: 'beat' / 'trail' when every seed's
+    item interval lies above / below 0, 'match' when every interval covers 0, else 'mixed'; with the mean over seeds."""
     primary = comparison[comparison["primary"].astype(bool)] if len(comparison) else comparison
     rows = []
     for (steps, tasks), group in primary.groupby(["total_steps", "task_tasks"], sort=True):
         above, below = (group["ci_low"] > 0).all(), (group["ci_high"] < 0).all()
         covers = ((group["ci_low"] <= 0) & (group["ci_high"] >= 0)).all()
         verdict = "beat" if above else "trail" if below else "match" if covers else "mixed"
+        if len(group) < 2:  # one seed pair: an item interval, but nothing yet on whether the sign repeats
+            verdict = "needs a second seed"
         rows.append({"total_steps": steps, "task_tasks": tasks, "seeds": len(group),
                      "mean_task_minus_mlm": float(group["task_minus_mlm"].mean()),
                      "per_seed": ", ".join(f"{d:+.1f} [{lo:+.1f}, {hi:+.1f}]" for d, lo, hi in
