@@ -201,6 +201,9 @@ def test_report_opens_with_the_answer_and_ends_with_the_appendix(report, inputs)
     first_image = html.index("<img")
     assert start < first_image < end and 'alt="The answer: effect sizes' in html[first_image:first_image + 200]
     text = re.sub(r"<[^>]+>", " ", html)
+    # The paper's own control in section 6: the fixture's MLM run against its budget peers, table and figure.
+    _same(tables, "mlm_comparison", found.mlm)
+    assert text.index("Table 10b.") < text.index("7 · Drift") and 'alt="English intermediate tasks against continued' in html
     unmatched = pd.read_csv(tables / "published_unmatched.csv")
     assert len(unmatched) == (published.comparison_table(inputs.results)["match"] != published.SAME).sum()
     assert text.index("Appendix: provenance") < text.index("results sha256")
