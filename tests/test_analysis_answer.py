@@ -106,7 +106,8 @@ def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     k = found.k_effect.iloc[0]
     assert k["endpoint"] == "primary"
     assert f"doubling k changes the score by {k['k_effect']:+.2f} points" in text
-    assert "shuffled_labels on" in text and "-5.0 points" in text
+    shuffled = found.controls.set_index("run_id").loc["k1-shuffled"]
+    assert f"shuffled_labels on {shuffled['tasks']} seed {int(shuffled['seed'])}: -5.0 points" in text
     effects = answer.effect_sizes(found)
     assert effects["section"].str[0].tolist() == sorted(effects["section"].str[0].tolist())
     assert effects.iloc[0]["estimate"] == pytest.approx(training["difference"])

@@ -158,7 +158,8 @@ def _controls_sentence(found: Findings) -> str:
     table = found.controls.dropna(subset=["kind"])
     if table.empty:
         return "No control runs were in the grid."
-    parts = [f"{row.kind}{f' α={row.alpha:g}' if pd.notna(row.alpha) else ''} on {row.tasks}: {_points(row.control_minus_task)}"
+    parts = [f"{row.kind}{f' α={row.alpha:g}' if pd.notna(row.alpha) else ''} on {row.tasks}"
+             f"{f' seed {int(row.seed)}' if pd.notna(row.seed) else ''}: {_points(row.control_minus_task)}"
              for row in table.itertuples() if pd.notna(row.control_minus_task)]
     return ("Controls against the task run of the same tasks and budget: " + "; ".join(parts) + ".") if parts else \
         "No control run has a matching task run."
