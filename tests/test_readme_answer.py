@@ -44,3 +44,20 @@ def test_the_markers_are_required_and_only_the_block_changes():
     assert readme.current_section(text) == "old"
     with pytest.raises(XitConfigError, match="has no answer block"):
         readme.replace_section("no markers here", "new")
+
+
+def test_the_readmes_words_on_mlm_are_the_study_tables(tmp_path, monkeypatch):
+    # The sentence above the block: MLM lowers retrieval; English tasks beat it for anli and hellaswag and trail it
+    # for ccg, squad_v1 and the 4-task pool, on both seeds.
+    from xit.analysis import controls
+
+    monkeypatch.chdir(REPO)
+    inputs = load_analysis("results/study/results.parquet", tmp_path)
+    conditions = readme.condition_table(inputs)
+    assert (conditions.loc[conditions["kind"] == "mlm", "minus_untrained"] < 0).all()
+    verdict = controls.mlm_verdict(controls.mlm_comparison(inputs, n_boot=500)).set_index("task_tasks")
+    assert (verdict["seeds"] == 2).all()
+    assert verdict["english_tasks"].to_dict() == {"anli": "beat", "hellaswag": "beat", "ccg": "trail", "squad_v1": "trail",
+                                                  "anli+ccg+hellaswag+squad_v1": "trail"}
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "English tasks **beat** continued MLM for ANLI+ and HellaSwag" in text and "**trail** it for CCG, SQuAD and the 4-task pool" in text
