@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from analysis_tables import linear_effect, make_results
 
-from xit.analysis import readme
+from xit.analysis import answer, controls, readme
 from xit.analysis.inputs import load_analysis
 from xit.errors import XitConfigError
 
@@ -16,14 +16,36 @@ REPO = Path(__file__).resolve().parent.parent
 STUDY = REPO / "results" / "study" / "results.parquet"
 
 
-def test_the_readme_answer_is_the_committed_study_tables(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def study(tmp_path_factory):
+    """The committed study table's inputs and findings, computed once as `python -m xit answer` computes them."""
     assert STUDY.is_file(), "results/study/results.parquet is missing: run `python -m xit collect params/study.yaml`"
-    monkeypatch.chdir(REPO)  # the section names the table by the path the README's command gives
-    section = readme.answer_section("results/study/results.parquet", tmp_path)
+    inputs = load_analysis(STUDY, tmp_path_factory.mktemp("study"))
+    return inputs, answer.compute_findings(inputs, worst_items=False)
+
+
+def test_the_readme_answer_is_the_committed_study_tables(study):
+    inputs, found = study
+    # The section names the table by the path the README's command gives.
+    section = readme.section_text(inputs, found, "results/study/results.parquet")
     written = readme.current_section((REPO / "README.md").read_text(encoding="utf-8"))
     assert written == section, "README.md's answer section is stale: run `python -m xit answer results/study/results.parquet`"
     runs = pd.read_parquet(STUDY, columns=["run_id"])["run_id"].nunique()
     assert f": {runs} of the " in section  # the count of runs it rests on is the table's
+
+
+def test_the_readmes_words_on_mlm_are_the_study_tables(study):
+    # The sentence above the block: MLM lowers retrieval; English tasks beat it for anli and hellaswag and trail it
+    # for ccg, squad_v1 and the 4-task pool, on both seeds.
+    inputs, found = study
+    conditions = readme.condition_table(inputs)
+    assert (conditions.loc[conditions["kind"] == "mlm", "minus_untrained"] < 0).all()
+    verdict = controls.mlm_verdict(found.mlm).set_index("task_tasks")
+    assert (verdict["seeds"] == 2).all()
+    assert verdict["english_tasks"].to_dict() == {"anli": "beat", "hellaswag": "beat", "ccg": "trail", "squad_v1": "trail",
+                                                  "anli+ccg+hellaswag+squad_v1": "trail"}
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "English tasks **beat** continued MLM for ANLI+ and HellaSwag" in text and "**trail** it for CCG, SQuAD and the 4-task pool" in text
 
 
 def test_condition_table_means_and_differences(tmp_path):
@@ -45,19 +67,3 @@ def test_the_markers_are_required_and_only_the_block_changes():
     with pytest.raises(XitConfigError, match="has no answer block"):
         readme.replace_section("no markers here", "new")
 
-
-def test_the_readmes_words_on_mlm_are_the_study_tables(tmp_path, monkeypatch):
-    # The sentence above the block: MLM lowers retrieval; English tasks beat it for anli and hellaswag and trail it
-    # for ccg, squad_v1 and the 4-task pool, on both seeds.
-    from xit.analysis import controls
-
-    monkeypatch.chdir(REPO)
-    inputs = load_analysis("results/study/results.parquet", tmp_path)
-    conditions = readme.condition_table(inputs)
-    assert (conditions.loc[conditions["kind"] == "mlm", "minus_untrained"] < 0).all()
-    verdict = controls.mlm_verdict(controls.mlm_comparison(inputs, n_boot=500)).set_index("task_tasks")
-    assert (verdict["seeds"] == 2).all()
-    assert verdict["english_tasks"].to_dict() == {"anli": "beat", "hellaswag": "beat", "ccg": "trail", "squad_v1": "trail",
-                                                  "anli+ccg+hellaswag+squad_v1": "trail"}
-    text = (REPO / "README.md").read_text(encoding="utf-8")
-    assert "English tasks **beat** continued MLM for ANLI+ and HellaSwag" in text and "**trail** it for CCG, SQuAD and the 4-task pool" in text

@@ -34,8 +34,10 @@ class Findings:
     mlm: pd.DataFrame
 
 
-def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 999, seed: int = 0) -> Findings:
-    """Every finding of the report, in order, from one set of inputs (seeded: the same table gives the same numbers)."""
+def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 999, seed: int = 0,
+                     worst_items: bool = True) -> Findings:
+    """Every finding of the report, in order, from one set of inputs (seeded: the same table gives the same numbers).
+    worst_items=False skips the per-run worst-language item bootstrap, which the answer paragraph does not use."""
     fit = findings.task_count_effect(inputs, n_perm=n_perm, n_boot=n_boot, seed=seed)
     return Findings(
         primary_label=inputs.primary.label, primary_source=inputs.primary.source,
@@ -48,7 +50,8 @@ def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 9
         seeds=findings.seed_spread(inputs),
         languages=findings.language_spread(inputs, n_boot=n_boot, seed=seed),
         layers=findings.layers_table(inputs),
-        worst_items=findings.worst_language_items(inputs, n_boot=n_boot, seed=seed),
+        worst_items=(findings.worst_language_items(inputs, n_boot=n_boot, seed=seed) if worst_items
+                     else pd.DataFrame({"note": ["not computed (worst_items=False)"]})),
         controls=controls.controls_table(inputs),
         interpolation=controls.interpolation_curve(inputs),
         drift=controls.drift_table(inputs),

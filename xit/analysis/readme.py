@@ -58,7 +58,12 @@ def answer_section(results_path: str | Path, analysis_dir: str | Path, n_boot: i
                    seed: int = 0) -> str:
     """The section's markdown, from the table at results_path (the analysis writes its scratch files to analysis_dir)."""
     inputs = load_analysis(results_path, analysis_dir)
-    found = answer.compute_findings(inputs, n_boot=n_boot, n_perm=n_perm, seed=seed)
+    found = answer.compute_findings(inputs, n_boot=n_boot, n_perm=n_perm, seed=seed, worst_items=False)
+    return section_text(inputs, found, results_path)
+
+
+def section_text(inputs: AnalysisInputs, found: answer.Findings, results_path: str | Path) -> str:
+    """The section's markdown from computed findings: setup line, conditions table, answer paragraph, MLM verdicts."""
     runs = inputs.all_results["run_id"].nunique()
     planned = f" of the {planned_runs(inputs)} planned" if planned_runs(inputs) else ""
     mlm = controls.mlm_verdict(found.mlm)
