@@ -65,7 +65,8 @@ def answer_section(results_path: str | Path, analysis_dir: str | Path, n_boot: i
 def section_text(inputs: AnalysisInputs, found: answer.Findings, results_path: str | Path) -> str:
     """The section's markdown from computed findings: setup line, conditions table, answer paragraph, MLM verdicts."""
     runs = inputs.all_results["run_id"].nunique()
-    planned = f" of the {planned_runs(inputs)} planned" if planned_runs(inputs) else ""
+    planned_count = planned_runs(inputs)
+    planned = f" of the {planned_count} planned" if planned_count else ""
     mlm = controls.mlm_verdict(found.mlm)
     parts = [
         f"*From `{Path(results_path).as_posix()}`: {runs}{planned} study runs, model "
