@@ -134,7 +134,7 @@ def mlm_comparison(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0) ->
 
 def _primary_item_difference(inputs: AnalysisInputs, task_run: str, mlm_run: str, n_boot: int, seed: int) -> dict:
     """Task run minus MLM run on the primary endpoint's items (language mean): interval and p, or NaN without items."""
-    table = inputs.primary.rows(inputs.items_for([task_run, mlm_run]))
+    table = inputs.primary_items([task_run, mlm_run])
     if table["run_id"].nunique() < 2:
         return {"ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
     diff = inputs.primary.rows(items.item_difference(table, task_run, mlm_run, n_boot=n_boot, seed=seed, scale=1.0))

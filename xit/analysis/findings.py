@@ -143,7 +143,7 @@ def paired_all_vs_best(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0
     pair = all_and_best_single(inputs)
     if pair is None:
         return _refused("needs single-task (k=1) runs and a run with k >= 2")
-    table = inputs.primary.rows(inputs.items_for(list(pair)))
+    table = inputs.primary_items(list(pair))
     if table["run_id"].nunique() < 2:
         return _refused(f"no per-item outcomes (runs/<id>/items.parquet) for runs {pair[0]} and {pair[1]}")
     diff = items.item_difference(table, *pair, n_boot=n_boot, seed=seed, scale=1.0)
@@ -153,7 +153,7 @@ def paired_all_vs_best(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0
 def worst_language_items(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
     """(5) Each task run's worst language at the primary endpoint with an item-bootstrap interval (runs with items)."""
     scores = primary_scores(inputs)
-    table = inputs.primary.rows(inputs.items_for(scores["run_id"].tolist()))
+    table = inputs.primary_items(scores["run_id"].tolist())
     if table.empty:
         return _refused("no per-item outcomes (runs/<id>/items.parquet) beside the results table")
     worst = items.item_scores(table, n_boot=n_boot, seed=seed, scale=1.0)

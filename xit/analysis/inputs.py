@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from xit.analysis.results import (
     HEADLINE_METRIC,
@@ -123,14 +124,17 @@ class AnalysisInputs:
         drift = pd.read_parquet(path)
         return drift[drift["run_id"].astype(str).isin(set(self.all_results["run_id"]))].reset_index(drop=True)
 
-    def items_for(self, run_ids: list[str]) -> pd.DataFrame:
+    def items_for(self, run_ids: list[str], where: dict | None = None) -> pd.DataFrame:
         """Per-item outcomes of these runs (runs/<id>/items.parquet), headline metric of each target only, text columns
-        as str; runs without the file are skipped (empty when none has one)."""
+        as str; runs without the file are skipped (empty when none has one). ``where`` (column: value) is applied
+        while reading, so a study's ~500k rows per run are not all loaded to keep one endpoint's ~8k."""
         frames = []
         for run_id in dict.fromkeys(run_ids):
             path = self.folder / "runs" / str(run_id) / "items.parquet"
             if path.is_file():
-                items = pd.read_parquet(path)
+                names = set(pq.read_schema(path).names)
+                filters = [(c, "==", v) for c, v in (where or {}).items() if c in names] or None
+                items = pd.read_parquet(path, filters=filters)
                 items = items[items["metric"].astype(str) == items["target"].astype(str).map(HEADLINE_METRIC)]
                 frames.append(items)
         if not frames:
@@ -138,6 +142,10 @@ class AnalysisInputs:
         items = pd.concat([f.astype({c: str for c in f.columns if isinstance(f[c].dtype, pd.CategoricalDtype)}) for f in frames],
                           ignore_index=True)
         return items.astype({"layer": "int64", "value": "float64"})
+
+    def primary_items(self, run_ids: list[str]) -> pd.DataFrame:
+        """Per-item outcomes of these runs at the primary endpoint (what every paired item bootstrap reads)."""
+        return self.primary.rows(self.items_for(run_ids, where=self.primary.key()))
 
     def save_table(self, table: pd.DataFrame, name: str) -> pd.DataFrame:
         """Write a table as output_dir/tables/<name>.csv (for readers and tests) and return it unchanged."""

@@ -9,6 +9,7 @@ on the same items (so differences between runs are paired), seeded per target ×
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -42,11 +43,21 @@ def validate_items(items: pd.DataFrame) -> pd.DataFrame:
 
 def _draws(key: tuple, n_items: int, n_boot: int, seed: int) -> np.ndarray:
     """n_boot × n_items: how often each item is drawn in each replicate; the same for every run on these items."""
-    stream = zlib.crc32("|".join(str(part) for part in key).encode())  # str: stable across numpy scalar reprs
+    return _draws_for(tuple(str(part) for part in key), n_items, n_boot, seed)
+
+
+# A pure function of its arguments: memoised because every pair of runs on one endpoint and language redraws the
+# same matrix (the MLM comparison pairs each MLM run with every budget-matched task run). Read-only, so no caller
+# can change what the next one gets.
+@functools.lru_cache(maxsize=64)
+def _draws_for(key: tuple[str, ...], n_items: int, n_boot: int, seed: int) -> np.ndarray:
+    stream = zlib.crc32("|".join(key).encode())  # str: stable across numpy scalar reprs
     picks = np.random.default_rng([seed, stream]).integers(0, n_items, size=(n_boot, n_items))
     # counts @ values / n is each replicate's mean, ~10x faster than averaging values[picks]
     flat = (picks + np.arange(n_boot)[:, None] * n_items).ravel()
-    return np.bincount(flat, minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
+    counts = np.bincount(flat, minlength=n_boot * n_items).reshape(n_boot, n_items).astype(float)
+    counts.flags.writeable = False
+    return counts
 
 
 def _matrix(group: pd.DataFrame, run_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
