@@ -72,12 +72,15 @@ class EncodeMeter:
     def __call__(self, enc, texts, **kwargs: Any) -> dict[int, np.ndarray]:
         lengths, tok_s = timed(token_lengths, enc, list(texts), kwargs.get("prefix", ""), kwargs.get("max_length", 256))
         out, seconds = timed(encode_texts, enc, texts, **{**kwargs, **self.overrides})
-        self.calls.append({"texts": len(texts), "tokens": int(lengths.sum()), "tokenize_s": tok_s, "encode_s": seconds})
+        self.calls.append({"texts": len(texts), "tokens": int(lengths.sum()), "tokenize_s": tok_s, "encode_s": seconds,
+                           "flops": forward_flops(lengths, enc.model.config)})
         return out
 
 
-def eval_phases(enc, eval_params: dict[str, Any], label: str, **overrides: Any) -> dict[str, float]:
-    """Evaluate target by target (no embedding cache): tokenize, encode, and metrics (+ data loading) seconds."""
+def eval_phases(enc, eval_params: dict[str, Any], label: str, flops: dict[str, float] | None = None,
+                **overrides: Any) -> dict[str, float]:
+    """Evaluate target by target (no embedding cache): tokenize, encode, and metrics (+ data loading) seconds; the
+    encode phases' forward FLOPs go into ``flops`` (by phase name) when given."""
     from xit.retrieval.suite import EvalConfig, evaluate_encoder
 
     phases: dict[str, float] = {}
@@ -91,6 +94,8 @@ def eval_phases(enc, eval_params: dict[str, Any], label: str, **overrides: Any) 
             enc_s, tok_s = sum(c["encode_s"] for c in meter.calls), sum(c["tokenize_s"] for c in meter.calls)
             n_texts, n_tokens = sum(c["texts"] for c in meter.calls), sum(c["tokens"] for c in meter.calls)
             phases[f"{label} {target}: encode ({n_texts} texts, {n_tokens} tokens)"] = enc_s - tok_s
+            if flops is not None:
+                flops[f"{label} {target}: encode ({n_texts} texts, {n_tokens} tokens)"] = sum(c["flops"] for c in meter.calls)
             phases[f"{label} {target}: tokenize"] = tok_s
             phases[f"{label} {target}: data + metrics"] = wall - enc_s
     finally:
@@ -98,8 +103,15 @@ def eval_phases(enc, eval_params: dict[str, Any], label: str, **overrides: Any) 
     return phases
 
 
-def training_phases(enc, train_params: dict[str, Any], tasks: list[str], out: Path) -> tuple[dict[str, float], Any]:
-    """Task loading + featurising, optimizer steps, dev evaluation, measured around xit.training's public API."""
+def feature_lengths(features: list[dict[str, Any]]) -> np.ndarray:
+    """Token count of every sequence in a list of features (a multiple-choice feature holds one per choice)."""
+    ids = [f["input_ids"] for f in features]
+    return np.array([len(x) for i in ids for x in (i if i and isinstance(i[0], list) else [i])])
+
+
+def training_phases(enc, train_params: dict[str, Any], tasks: list[str], out: Path) -> tuple[dict[str, float], Any, dict[str, float]]:
+    """Task loading + featurising, optimizer steps, dev evaluation, measured around xit.training's public API; and
+    the FLOPs of the steps (3x forward: backward costs twice the forward) and of dev evaluation (forward only)."""
     from xit.training import (
         MultiTaskModel,
         TrainConfig,
@@ -116,6 +128,8 @@ def training_phases(enc, train_params: dict[str, Any], tasks: list[str], out: Pa
         task.train_features = task.head_type.featurize(task.spec, task.train_examples, enc.tokenizer, config.max_length)
         task.dev_features = task.head_type.featurize(task.spec, task.dev_examples, enc.tokenizer, config.max_length)
     data_s = time.perf_counter() - start
+    train_len = np.concatenate([feature_lengths(t.train_features) for t in data.values()])
+    dev_len = np.concatenate([feature_lengths(t.dev_features) for t in data.values()])
     result, train_wall = timed(train, config, out, encoder=enc)
     log = result.train_log
     steps_s = float((config.batch_size / log["examples_per_s"]).sum())
@@ -124,9 +138,13 @@ def training_phases(enc, train_params: dict[str, Any], tasks: list[str], out: Pa
     input_keys = [k for k in enc.tokenizer.model_input_names if k in ("input_ids", "attention_mask", "token_type_ids")]
     model = MultiTaskModel(trained.model, heads, {n: t.head_type for n, t in data.items()}, input_keys)
     _, dev_s = timed(lambda: [evaluate_task(model, n, t, enc.tokenizer, config, "cpu") for n, t in data.items()])
-    phases = {"task loading + featurising": data_s, f"training steps ({len(log)} x batch {config.batch_size})": steps_s,
+    step_name = f"training steps ({len(log)} x batch {config.batch_size})"
+    phases = {"task loading + featurising": data_s, step_name: steps_s,
               "dev evaluation": dev_s, "train() wall (all of the above + save)": train_wall}
-    return phases, trained
+    # A step's sequences are a sample of the training features: price them at the mean feature length.
+    per_step = forward_flops(np.full(config.batch_size, train_len.mean()), enc.model.config)
+    flops = {step_name: 3.0 * per_step * len(log), "dev evaluation": forward_flops(dev_len, enc.model.config)}
+    return phases, trained, flops
 
 
 def save_phases(trained, out: Path) -> dict[str, float]:
@@ -138,7 +156,7 @@ def save_phases(trained, out: Path) -> dict[str, float]:
     frozen = "embeddings.word_embeddings.weight"
     changed = {k: v.contiguous() for k, v in trained.model.state_dict().items() if k != frozen}
     _, save_changed = timed(save_file, changed, str(out / "changed.safetensors"))
-    mb = lambda p: sum(f.stat().st_size for f in Path(p).rglob("*") if f.is_file()) / 1e6
+    mb = lambda p: (p.stat().st_size if p.is_file() else sum(f.stat().st_size for f in p.rglob("*") if f.is_file())) / 1e6
     return {f"save full fp32 encoder ({mb(out / 'full'):.0f} MB)": save_full, "reload saved encoder": reload_s,
             f"save changed weights only ({mb(out / 'changed.safetensors'):.0f} MB)": save_changed}
 
@@ -153,8 +171,9 @@ def collection_seconds(rows: pd.DataFrame, out: Path, runs: int = 16) -> float:
     return (time.perf_counter() - start) / runs
 
 
-def demo_table(enc, quick: bool, baseline_only: bool) -> list[dict[str, Any]]:
-    """Per-phase seconds of one demo run (squad_v1, k=1), old path vs new path."""
+def demo_table(enc, quick: bool, baseline_only: bool, gflops: float) -> list[dict[str, Any]]:
+    """Per-phase seconds of one demo run (squad_v1, k=1), old path vs new path, and each compute phase's floor: its
+    FLOPs at the measured fp32 matmul rate ``gflops``."""
     from xit.retrieval.suite import EvalConfig, evaluate_encoder
 
     grid = load_yaml(Path(__file__).resolve().parent.parent / "params" / "demo.yaml")
@@ -166,9 +185,9 @@ def demo_table(enc, quick: bool, baseline_only: bool) -> list[dict[str, Any]]:
     _, load_s = timed(load_encoder, DEFAULT_MODEL)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)
-        train_ph, trained = training_phases(enc, train_params, ["squad_v1"], out / "run")
+        train_ph, trained, flops = training_phases(enc, train_params, ["squad_v1"], out / "run")
         save_ph = save_phases(trained, out / "save")
-        old_eval = eval_phases(trained, eval_params, "eval", precision="fp32", batch_size=64)
+        old_eval = eval_phases(trained, eval_params, "eval", flops, precision="fp32", batch_size=64)
         new_eval = old_eval if baseline_only else eval_phases(trained, eval_params, "eval", precision="auto")
         rows = evaluate_encoder(trained, EvalConfig.from_dict({**eval_params, "targets": ["tatoeba"], "cache": False, "progress": False}))
         collect = collection_seconds(rows, out / "collect")
@@ -178,10 +197,14 @@ def demo_table(enc, quick: bool, baseline_only: bool) -> list[dict[str, Any]]:
         rows_out.append((k, v if "full" in k or "reload" in k else 0.0, v if "changed" in k else 0.0))
     rows_out += [(k, v, new_eval[k]) for k, v in old_eval.items()]
     rows_out.append(("collection (write + read results)", collect, collect))
-    table = [{"phase": k, "old s": o, "new s": n, "new/old": (n / o) if o else float("nan")} for k, o, n in rows_out]
+    nan = float("nan")
+    table = [{"phase": k, "old s": o, "new s": n, "new/old": (n / o) if o else nan,
+              "floor s": flops[k] / (gflops * 1e9) if k in flops else nan} for k, o, n in rows_out]
     total_old, total_new = sum(r["old s"] for r in table), sum(r["new s"] for r in table)
-    table.append({"phase": "TOTAL", "old s": total_old, "new s": total_new, "new/old": total_new / total_old})
-    table.append({"phase": "(train() wall, includes its own save)", "old s": train_ph["train() wall (all of the above + save)"], "new s": float("nan"), "new/old": float("nan")})
+    floor = sum(f / (gflops * 1e9) for f in flops.values())
+    table.append({"phase": "TOTAL", "old s": total_old, "new s": total_new, "new/old": total_new / total_old, "floor s": floor})
+    table.append({"phase": "(train() wall, includes its own save)", "old s": train_ph["train() wall (all of the above + save)"],
+                  "new s": nan, "new/old": nan, "floor s": nan})
     return table
 
 
@@ -237,7 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     if "floor" in parts:
         print("\n## matmul throughput (e5-small shapes)\n\n" + markdown(floor, 1))
     if args.size in ("demo", "both"):
-        print("\n## one demo run (squad_v1, k=1)" + (" --quick" if args.quick else "") + "\n\n" + markdown(demo_table(enc, args.quick, baseline_only)))
+        print("\n## one demo run (squad_v1, k=1)" + (" --quick" if args.quick else "") + "\n\n" + markdown(demo_table(enc, args.quick, baseline_only, gflops)))
     if args.size in ("study", "both"):
         print(f"\n## study evaluation, 13 layers (floor at {gflops:.1f} GFLOP/s)\n\n" + markdown(study_table(enc, args.quick, gflops, args.sample)))
     texts = study_texts(None, True)
