@@ -189,3 +189,19 @@ def test_the_answer_states_the_mlm_comparison_from_its_numbers(tmp_path, table):
     plain.mkdir()
     without = load_analysis(_folder(plain, table, {"primary_endpoint": ENDPOINT}), plain / "out")
     assert "continued multilingual MLM" not in answer.answer_summary(answer.compute_findings(without, n_boot=300, n_perm=99))
+
+
+def test_coverage_note_counts_the_runs_present_and_names_the_missing(tmp_path):
+    results = make_results(linear_effect(2.0), k_values=(0, 1, 2), subsets_per_k=2, seeds=(1,))
+    results.to_parquet(tmp_path / "results.parquet", index=False)
+    inputs = load_analysis(tmp_path / "results.parquet", tmp_path / "out")
+    assert answer.coverage_note(inputs) == ""  # no design file: nothing is known to be missing
+    runs = results.drop_duplicates("run_id")[["run_id", "k", "tasks", "seed"]]
+    extra = pd.DataFrame({"run_id": ["k3-notrunyet"], "k": [3], "tasks": ["anli+ccg+qqp"], "seed": [1]})
+    pd.concat([runs, extra], ignore_index=True).to_parquet(tmp_path / "design-study.parquet", index=False)
+    with pytest.warns(UserWarning, match="1 run"):
+        inputs = load_analysis(tmp_path / "results.parquet", tmp_path / "out")
+    note = answer.coverage_note(inputs)
+    assert note.startswith(f"**Incomplete grid:** the table holds {runs['run_id'].nunique()} runs")
+    assert "1 run(s) of the grid design have no results: k=3 anli+ccg+qqp seed 1 (run k3-notrunyet)" in note
+    assert "`python -m xit run params/study.yaml`" in note

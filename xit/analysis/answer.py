@@ -10,6 +10,7 @@ import pandas as pd
 
 from xit.analysis import controls, findings
 from xit.analysis.inputs import AnalysisInputs
+from xit.analysis.results import describe_missing, missing_runs
 
 
 @dataclass(frozen=True)
@@ -195,3 +196,13 @@ def answer_summary(found: Findings) -> str:
                  *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _mlm_sentence(found),
                  _secondary_sentence(found)]
     return " ".join(s for s in sentences if s)
+
+
+def coverage_note(inputs: AnalysisInputs) -> str:
+    """How many runs the table holds and which runs of its design are missing, in markdown ('' when none are)."""
+    missing = missing_runs(inputs.results_path, inputs.all_results)
+    if missing.empty:
+        return ""
+    present = inputs.all_results["run_id"].nunique()
+    return (f"**Incomplete grid:** the table holds {present} runs, and every number below rests on them. "
+            f"{describe_missing(missing)}")
