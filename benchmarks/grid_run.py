@@ -208,12 +208,12 @@ def demo_table(enc, quick: bool, baseline_only: bool, gflops: float) -> list[dic
     return table
 
 
-def study_texts(root: Path | None, quick: bool) -> dict[str, tuple[list[str], str]]:
-    """The texts the study evaluation encodes, per target and prefix (as evaluate_encoder dedups them)."""
+def study_texts(root: Path | None, full: bool = False) -> dict[str, tuple[list[str], str]]:
+    """The texts the study evaluation (or, full=True, the uncapped offline suite) encodes, per target and prefix."""
     langs = rdata.resolve_tatoeba_languages("xtremer41", rdata.available_tatoeba_languages(root))
-    pairs = [rdata.load_tatoeba(lang, root, "local", 200) for lang in langs]
-    bucc = rdata.load_bucc("zh", "dev", root, None, 2000)
-    lareqa = rdata.load_xquad_r("all", root, max_paragraphs=24)
+    pairs = [rdata.load_tatoeba(lang, root, "local", None if full else 200) for lang in langs]
+    bucc = rdata.load_bucc("zh", "dev", root, None, None if full else 2000)
+    lareqa = rdata.load_xquad_r("all", root, max_paragraphs=None if full else 24)
     return {
         "tatoeba": (list(dict.fromkeys(t for p in pairs for t in p.src + p.eng)), "passage: "),
         "bucc": (list(dict.fromkeys(bucc.src)) + list(dict.fromkeys(bucc.en)), "passage: "),
@@ -225,7 +225,7 @@ def study_texts(root: Path | None, quick: bool) -> dict[str, tuple[list[str], st
 def study_table(enc, quick: bool, gflops: float, sample: int) -> list[dict[str, Any]]:
     """Study evaluation (all 13 layers): tokens, FLOPs, floor time, measured (or sample-extrapolated) encode time."""
     rows = []
-    for name, (texts, prefix) in study_texts(None, quick).items():
+    for name, (texts, prefix) in study_texts(None).items():
         lengths, tok_s = timed(token_lengths, enc, texts, prefix)
         rng = np.random.default_rng(0)
         pick = sorted(rng.choice(len(texts), size=min(sample, len(texts)), replace=False)) if quick else range(len(texts))
@@ -242,13 +242,83 @@ def study_table(enc, quick: bool, gflops: float, sample: int) -> list[dict[str, 
     return rows
 
 
+def suite_floor_table(enc, gflops: float) -> list[dict[str, Any]]:
+    """The uncapped offline suite (all 13 layers): tokens, FLOPs and floor seconds, from tokenizing alone."""
+    rows = []
+    for name, (texts, prefix) in study_texts(None, full=True).items():
+        flops = forward_flops(token_lengths(enc, texts, prefix), enc.model.config)
+        rows.append({"texts": name, "n": len(texts), "GFLOP": flops / 1e9, "floor s (fp32 matmul)": flops / (gflops * 1e9)})
+    rows.append({"texts": "TOTAL", "n": sum(r["n"] for r in rows), "GFLOP": sum(r["GFLOP"] for r in rows),
+                 "floor s (fp32 matmul)": sum(r["floor s (fp32 matmul)"] for r in rows)})
+    return rows
+
+
+def eval_flops(enc, eval_params: dict[str, Any]) -> float:
+    """Forward FLOPs of one evaluation: every text it would encode, tokenized and priced, none encoded
+    (random vectors stand in for embeddings, so the metrics it computes on the way are meaningless)."""
+    from xit.encoders.embed import resolve_layers
+    from xit.retrieval.suite import EvalConfig, evaluate_encoder
+
+    total, rng = 0.0, np.random.default_rng(0)
+
+    def priced(enc_, texts, layers=(-1,), prefix="", max_length=256, **_: Any) -> dict[int, np.ndarray]:
+        nonlocal total
+        total += forward_flops(token_lengths(enc_, list(texts), prefix, max_length), enc_.model.config)
+        return {layer: rng.standard_normal((len(texts), enc_.model.config.hidden_size)).astype(np.float32)
+                for layer in resolve_layers(enc_, layers)}
+
+    real, cache_module.encode_texts = cache_module.encode_texts, priced
+    try:
+        evaluate_encoder(enc, EvalConfig.from_dict({**eval_params, "cache": False, "progress": False}))
+    finally:
+        cache_module.encode_texts = real
+    return total
+
+
+def grid_floor_table(enc, grid_file: Path, gflops: float) -> list[dict[str, Any]]:
+    """FLOPs of every run of a grid (training steps at each task's mean sequence length and choices, dev evaluation,
+    retrieval evaluation), priced at ``gflops``: the floor of the whole grid, from featurizing and tokenizing alone."""
+    from xit.grid import expand_runs, resolve_grid
+    from xit.grid.config import GridConfig
+    from xit.training import TrainConfig, load_task_data
+    from xit.training.sampling import task_probabilities
+
+    grid = resolve_grid(GridConfig.from_yaml(grid_file))
+    train_params, eval_params = dict(grid.config.train), dict(grid.config.eval)
+    evaluation = eval_flops(enc, eval_params)
+    per_task: dict[str, dict[str, float]] = {}
+    rows = []
+    for run in expand_runs(grid):
+        tasks = list(run.tasks)
+        for task in set(tasks) - set(per_task):
+            config = TrainConfig.from_dict({**train_params, "model": DEFAULT_MODEL, "tasks": [task], "seed": 0, "progress": False})
+            data = load_task_data(config)[task]
+            train = data.head_type.featurize(data.spec, data.train_examples, enc.tokenizer, config.max_length)
+            dev = data.head_type.featurize(data.spec, data.dev_examples, enc.tokenizer, config.max_length)
+            lengths = feature_lengths(train)
+            # A step of batch b on a multiple-choice task runs b x choices sequences; backward costs twice the forward.
+            per_task[task] = {"step": 3.0 * forward_flops(np.full(config.batch_size * len(lengths) // len(train), lengths.mean()), enc.model.config),
+                              "dev": forward_flops(feature_lengths(dev), enc.model.config), "size": len(train)}
+        sampler = TrainConfig.from_dict({**train_params, "model": DEFAULT_MODEL, "tasks": tasks or ["anli"]}).sampler
+        probs = task_probabilities({t: int(per_task[t]["size"]) for t in tasks}, sampler) if tasks else {}
+        steps = int(run.total_steps or 0) if tasks else 0
+        train_f = sum(p * steps * per_task[t]["step"] for t, p in probs.items())
+        dev_f = sum(per_task[t]["dev"] for t in tasks)
+        rows.append({"run": run.run_id, "tasks": "+".join(tasks) or "(untrained)", "steps": steps,
+                     "training GFLOP": train_f / 1e9, "dev GFLOP": dev_f / 1e9, "eval GFLOP": evaluation / 1e9,
+                     "floor s": (train_f + dev_f + evaluation) / (gflops * 1e9)})
+    rows.append({"run": "TOTAL", "tasks": "", "steps": sum(r["steps"] for r in rows),
+                 **{k: sum(r[k] for r in rows) for k in ("training GFLOP", "dev GFLOP", "eval GFLOP", "floor s")}})
+    return rows
+
+
 def main(argv: list[str] | None = None) -> None:
     """Print the per-phase tables (Markdown)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", choices=["demo", "study", "both", "none"], default="demo")
     ap.add_argument("--quick", action="store_true", help="10 training steps, smaller demo eval caps, study encode extrapolated from a sample")
     ap.add_argument("--sample", type=int, default=96, help="texts per study target encoded under --quick")
-    ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none')")
+    ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none'); also suite-floor, demo-floor")
     args = ap.parse_args(argv)
     baseline_only = os.environ.get(BASELINE_ENV) == "1"
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as they finish when redirected to a file
@@ -263,7 +333,12 @@ def main(argv: list[str] | None = None) -> None:
         print("\n## one demo run (squad_v1, k=1)" + (" --quick" if args.quick else "") + "\n\n" + markdown(demo_table(enc, args.quick, baseline_only, gflops)))
     if args.size in ("study", "both"):
         print(f"\n## study evaluation, 13 layers (floor at {gflops:.1f} GFLOP/s)\n\n" + markdown(study_table(enc, args.quick, gflops, args.sample)))
-    texts = study_texts(None, True)
+    if "suite-floor" in parts:
+        print(f"\n## uncapped offline suite, 13 layers: floor at {gflops:.1f} GFLOP/s (not encoded)\n\n" + markdown(suite_floor_table(enc, gflops)))
+    if "demo-floor" in parts:
+        table = grid_floor_table(enc, Path(__file__).resolve().parent.parent / "params" / "demo.yaml", gflops)
+        print(f"\n## params/demo.yaml, every run: expected FLOPs and floor at {gflops:.1f} GFLOP/s (not trained or encoded)\n\n" + markdown(table))
+    texts = study_texts(None)
     samples = {"tatoeba (short)": (texts["tatoeba"][0][::40][:128], "passage: "), "lareqa candidates (long)": (texts["lareqa candidates"][0][::20][:32], "passage: ")}
     if "batching" in parts:
         print("\n## encode batching (fp32, last layer)\n\n" + markdown(batching_table(enc, samples, (16, 64, 128))))
