@@ -7,7 +7,7 @@ import pytest
 from analysis_tables import linear_effect, make_results
 
 from xit.analysis.report import build_report
-from xit.analysis.results import MissingRunsWarning, load_results, resolve_notebook_path, run_table, validate_results
+from xit.analysis.results import MissingRunsWarning, load_results, missing_runs, resolve_notebook_path, run_table, validate_results
 from xit.errors import DataNotFoundError, XitConfigError
 from xit.paths import REPO_ROOT
 
@@ -118,6 +118,20 @@ def test_runs_of_the_design_without_results_are_named(tmp_path, table):
                                                 r"\(run abc123\)\. Finish them with `python -m xit run params/smoke\.yaml`"):
         results = load_results(tmp_path / "results.parquet")
     assert len(results) == len(table)
+
+
+def test_a_pilot_sharing_the_folder_does_not_count_its_extra_runs_as_missing(tmp_path, table):
+    # results/study holds the study's table and grid.json beside the pilot's design, whose seed-2 runs the study never plans.
+    table.to_parquet(tmp_path / "results.parquet", index=False)
+    _write_design(tmp_path, table, [{"run_id": "study1", "k": 2, "tasks": "ccg+squad_v1", "seed": 1}])
+    (tmp_path / "design-smoke.parquet").rename(tmp_path / "design-study.parquet")
+    _write_design(tmp_path, table, [{"run_id": "pilot2", "k": 1, "tasks": "anli", "seed": 2}])
+    (tmp_path / "design-smoke.parquet").rename(tmp_path / "design-study-pilot.parquet")
+    (tmp_path / "grid.json").write_text('{"name": "study"}')
+    missing = missing_runs(tmp_path / "results.parquet", table)
+    assert missing["run_id"].tolist() == ["study1"] and missing["grid"].tolist() == ["study"]
+    (tmp_path / "grid.json").unlink()  # without grid.json every design sharing runs with the table counts
+    assert sorted(missing_runs(tmp_path / "results.parquet", table)["run_id"]) == ["pilot2", "study1"]
 
 
 def test_a_missing_baseline_names_the_baseline_run_of_the_design(tmp_path, table):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import warnings
 from pathlib import Path
 
@@ -130,11 +132,17 @@ class MissingRunsWarning(UserWarning):
 
 
 def missing_runs(path: str | Path, results: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Runs in the grid's design file(s) beside the table (design-<grid>.parquet) that have no rows in it."""
+    """Runs in the grid's design file(s) beside the table (design-<grid>.parquet) that have no rows in it.
+
+    When grid.json names the grid that wrote the table and its design file is there, only that design counts:
+    a pilot sharing the folder (and some runs) plans runs, such as extra seeds, that the table's grid does not.
+    """
     resolved = resolve_notebook_path(path)
     present = set() if results is None or "run_id" not in results else set(results["run_id"].astype(str))
     frames = []
-    for design_file in sorted(resolved.parent.glob("design-*.parquet")):
+    grid_file = resolved.parent / "grid.json"
+    own = resolved.parent / f"design-{json.loads(grid_file.read_text(encoding='utf-8')).get('name', '')}.parquet" if grid_file.is_file() else None
+    for design_file in [own] if own is not None and own.is_file() else sorted(resolved.parent.glob("design-*.parquet")):
         design = pd.read_parquet(design_file)
         if present and not present & set(design["run_id"].astype(str)):
             continue  # another grid's design sharing the output folder
