@@ -112,6 +112,8 @@ def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     assert effects["section"].str[0].tolist() == sorted(effects["section"].str[0].tolist())
     assert effects.iloc[0]["estimate"] == pytest.approx(training["difference"])
     assert (effects["section"] == "3 per-task effects").sum() == found.task_effects["task"].nunique()
+    # The figure's control rows name their seed, as the sentence does: two seeds of one control are two rows.
+    assert f"shuffled_labels on {shuffled['tasks']} seed {int(shuffled['seed'])} − task run" in effects["effect"].tolist()
 
 
 def test_too_few_runs_give_notes_and_no_interval(tmp_path):

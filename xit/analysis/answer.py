@@ -93,7 +93,8 @@ def effect_sizes(found: Findings) -> pd.DataFrame:
             "excess_ci_low", "excess_ci_high")
     for _, row in found.controls[found.controls["kind"].notna()].iterrows():
         alpha = f" α={row['alpha']:g}" if pd.notna(row.get("alpha")) else ""
-        add("6 controls", f"{row['kind']}{alpha} on {row['tasks']} − task run", row.to_frame().T, "control_minus_task",
+        seed = f" seed {int(row['seed'])}" if pd.notna(row.get("seed")) else ""  # one row per seed: say which
+        add("6 controls", f"{row['kind']}{alpha} on {row['tasks']}{seed} − task run", row.to_frame().T, "control_minus_task",
             "ci_low", "ci_high")
     return pd.DataFrame(rows)
 
