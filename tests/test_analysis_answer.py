@@ -106,6 +106,11 @@ def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     k = found.k_effect.iloc[0]
     assert k["endpoint"] == "primary"
     assert f"doubling k changes the score by {k['k_effect']:+.2f} points" in text
+    effects = found.task_effects.dropna(subset=["effect"]).sort_values("effect")
+    low, high = effects.iloc[0], effects.iloc[-1]
+    assert len(effects) >= 2 and f"{low['task']} ({low['effect']:+.1f} points" in text and f"{high['task']} ({high['effect']:+.1f} points" in text
+    signs = {(True, True): "Every per-task effect is a loss", (False, False): "Every per-task effect is a gain"}
+    assert signs.get((low["effect"] < 0, high["effect"] < 0), "Per-task effects range from") in text
     shuffled = found.controls.set_index("run_id").loc["k1-shuffled"]
     assert f"shuffled_labels on {shuffled['tasks']} seed {int(shuffled['seed'])}: -5.0 points" in text
     effects = answer.effect_sizes(found)

@@ -125,9 +125,19 @@ def _task_sentences(found: Findings) -> list[str]:
     out = []
     effects = found.task_effects.dropna(subset=["effect"]) if "effect" in found.task_effects else found.task_effects.iloc[:0]
     if len(effects):
-        best = effects.sort_values("effect", ascending=False).iloc[0]
-        out.append(f"The largest per-task effect is {best['task']} ({_points(best['effect'])}, "
-                   f"{_interval(best['ci_low'], best['ci_high'], 'no interval')}; {best['estimate']}).")
+        ranked = effects.sort_values("effect", ascending=False)
+        best, worst = ranked.iloc[0], ranked.iloc[-1]
+        describe = lambda row: (f"{row['task']} ({_points(row['effect'])}, "
+                                f"{_interval(row['ci_low'], row['ci_high'], 'no interval')}; {row['estimate']})")
+        # "Largest effect" would name the smallest loss when every task lowers the score: say which way they go.
+        if len(ranked) == 1:
+            out.append(f"The one per-task effect is {describe(best)}.")
+        elif best["effect"] < 0:
+            out.append(f"Every per-task effect is a loss: the smallest is {describe(best)}, the largest {describe(worst)}.")
+        elif worst["effect"] > 0:
+            out.append(f"Every per-task effect is a gain: the largest is {describe(best)}, the smallest {describe(worst)}.")
+        else:
+            out.append(f"Per-task effects range from {describe(worst)} to {describe(best)}.")
     k = _primary_row(found.k_effect)
     if pd.notna(_get(k, "k_effect")):
         p = float(_get(k, "p_value"))
