@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--size", choices=["demo", "study", "both", "none"], default="demo")
     ap.add_argument("--quick", action="store_true", help="10 training steps, smaller demo eval caps, study encode extrapolated from a sample")
     ap.add_argument("--sample", type=int, default=96, help="texts per study target encoded under --quick")
-    ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none'); also suite-floor, demo-floor")
+    ap.add_argument("--parts", default="floor,batching,precision,train-bf16", help="extra measurements, comma-separated (or 'none'); also suite-floor, demo-floor, eval-overhead")
     args = ap.parse_args(argv)
     baseline_only = os.environ.get(BASELINE_ENV) == "1"
     sys.stdout.reconfigure(line_buffering=True)  # tables appear as they finish when redirected to a file
@@ -335,6 +335,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n## study evaluation, 13 layers (floor at {gflops:.1f} GFLOP/s)\n\n" + markdown(study_table(enc, args.quick, gflops, args.sample)))
     if "suite-floor" in parts:
         print(f"\n## uncapped offline suite, 13 layers: floor at {gflops:.1f} GFLOP/s (not encoded)\n\n" + markdown(suite_floor_table(enc, gflops)))
+    if "eval-overhead" in parts:
+        flops, seconds = timed(eval_flops, enc, STUDY_EVAL)
+        print(f"\n## study evaluation with encoding replaced by random vectors\n\n{seconds:.1f} s for tokenizing, drawing "
+              f"the vectors, retrieval metrics, mining and per-item outcomes ({flops / 1e12:.1f} TFLOP of encoding skipped)")
     if "demo-floor" in parts:
         table = grid_floor_table(enc, Path(__file__).resolve().parent.parent / "params" / "demo.yaml", gflops)
         print(f"\n## params/demo.yaml, every run: expected FLOPs and floor at {gflops:.1f} GFLOP/s (not trained or encoded)\n\n" + markdown(table))
