@@ -14,6 +14,7 @@ ratio column holds under whatever load the machine has; the load average is prin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -77,6 +78,16 @@ class EncodeMeter:
         return out
 
 
+@contextlib.contextmanager
+def encode_replaced(fn: Any):
+    """Route the retrieval cache's encode_texts through fn for the duration (restored on exit)."""
+    real, cache_module.encode_texts = cache_module.encode_texts, fn
+    try:
+        yield
+    finally:
+        cache_module.encode_texts = real
+
+
 def eval_phases(enc, eval_params: dict[str, Any], label: str, flops: dict[str, float] | None = None,
                 **overrides: Any) -> dict[str, float]:
     """Evaluate target by target (no embedding cache): tokenize, encode, and metrics (+ data loading) seconds; the
@@ -85,9 +96,7 @@ def eval_phases(enc, eval_params: dict[str, Any], label: str, flops: dict[str, f
 
     phases: dict[str, float] = {}
     meter = EncodeMeter(**overrides)
-    real = cache_module.encode_texts
-    cache_module.encode_texts = meter
-    try:
+    with encode_replaced(meter):
         for target in eval_params["targets"]:
             meter.calls.clear()
             _, wall = timed(evaluate_encoder, enc, EvalConfig.from_dict({**eval_params, "targets": [target], "cache": False, "progress": False}))
@@ -98,8 +107,6 @@ def eval_phases(enc, eval_params: dict[str, Any], label: str, flops: dict[str, f
                 flops[f"{label} {target}: encode ({n_texts} texts, {n_tokens} tokens)"] = sum(c["flops"] for c in meter.calls)
             phases[f"{label} {target}: tokenize"] = tok_s
             phases[f"{label} {target}: data + metrics"] = wall - enc_s
-    finally:
-        cache_module.encode_texts = real
     return phases
 
 
@@ -267,11 +274,8 @@ def eval_flops(enc, eval_params: dict[str, Any]) -> float:
         return {layer: rng.standard_normal((len(texts), enc_.model.config.hidden_size)).astype(np.float32)
                 for layer in resolve_layers(enc_, layers)}
 
-    real, cache_module.encode_texts = cache_module.encode_texts, priced
-    try:
+    with encode_replaced(priced):
         evaluate_encoder(enc, EvalConfig.from_dict({**eval_params, "cache": False, "progress": False}))
-    finally:
-        cache_module.encode_texts = real
     return total
 
 

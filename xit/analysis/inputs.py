@@ -3,7 +3,6 @@ beside the table (grid.json, the design table, drift.parquet, runs/<id>/items.pa
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 from xit.analysis.results import (
     HEADLINE_METRIC,
     load_results,
+    read_grid,
     resolve_notebook_path,
     run_scores,
     task_rows,
@@ -152,12 +152,6 @@ class AnalysisInputs:
         self.tables_dir.mkdir(parents=True, exist_ok=True)
         table.to_csv(self.tables_dir / f"{name}.csv", index=not isinstance(table.index, pd.RangeIndex))
         return table
-
-
-def read_grid(results_path: str | Path) -> dict:
-    """grid.json beside a results table ({} when absent)."""
-    path = resolve_notebook_path(results_path).parent / "grid.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
 
 
 def load_analysis(results_path: str | Path, output_dir: str | Path, layer: int | None = None) -> AnalysisInputs:

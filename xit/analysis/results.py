@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 import warnings
 from pathlib import Path
 
@@ -131,6 +130,12 @@ class MissingRunsWarning(UserWarning):
     """Runs of the grid's design have no rows in the results table (failed or not run yet)."""
 
 
+def read_grid(results_path: str | Path) -> dict:
+    """grid.json beside a results table ({} when absent)."""
+    path = resolve_notebook_path(results_path).parent / "grid.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 def missing_runs(path: str | Path, results: pd.DataFrame | None = None) -> pd.DataFrame:
     """Runs in the grid's design file(s) beside the table (design-<grid>.parquet) that have no rows in it.
 
@@ -140,9 +145,8 @@ def missing_runs(path: str | Path, results: pd.DataFrame | None = None) -> pd.Da
     resolved = resolve_notebook_path(path)
     present = set() if results is None or "run_id" not in results else set(results["run_id"].astype(str))
     frames = []
-    grid_file = resolved.parent / "grid.json"
-    own = resolved.parent / f"design-{json.loads(grid_file.read_text(encoding='utf-8')).get('name', '')}.parquet" if grid_file.is_file() else None
-    for design_file in [own] if own is not None and own.is_file() else sorted(resolved.parent.glob("design-*.parquet")):
+    own = resolved.parent / f"design-{read_grid(resolved).get('name', '')}.parquet"
+    for design_file in [own] if own.is_file() else sorted(resolved.parent.glob("design-*.parquet")):
         design = pd.read_parquet(design_file)
         if present and not present & set(design["run_id"].astype(str)):
             continue  # another grid's design sharing the output folder
