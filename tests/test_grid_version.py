@@ -99,3 +99,35 @@ def test_a_cached_encoder_is_reused_only_when_its_fingerprint_matches(tmp_path, 
     assert _encoder_ready(spec)
     expected = TrainConfig.from_dict({**spec.train, "model": spec.model, "tasks": list(spec.tasks), "seed": spec.seed})
     assert spec.train_fingerprint == expected.fingerprint()  # what notebook 01 computes for this run
+
+
+def test_the_device_is_in_every_id_unless_cpu_and_a_gpu_grid_needs_a_gpu(tmp_path, data_dir, monkeypatch):
+    import os
+
+    import pytest
+
+    from xit.errors import XitConfigError
+    from xit.grid.execute import check_device, kernel_device
+
+    cpu = ids(grid(tmp_path))
+    assert ids(grid(tmp_path, device="cpu")) == cpu
+    remote = ids(grid(tmp_path, device="cuda", scheduler="tcp://gpu-host:8786"))  # a remote GPU cluster's workers check
+    assert all(remote[t][0] != cpu[t][0] for t in cpu) and all(remote[t][1] != cpu[t][1] for t in cpu if t)
+    monkeypatch.setattr("torch.cuda.is_available", lambda: False)
+    with pytest.raises(XitConfigError, match="device='cuda' but torch sees no GPU on this machine"):
+        resolve_grid(grid(tmp_path, device="cuda"))
+    with pytest.raises(XitConfigError, match="device='gpu' is not valid"):
+        resolve_grid(grid(tmp_path, device="gpu"))
+    with pytest.raises(RuntimeError, match="torch sees no GPU on worker"):
+        check_device("cuda")
+    # A cpu run's kernels are launched with CUDA hidden; the launching process's own setting comes back after.
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    with kernel_device("cpu"):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    with kernel_device("cuda"):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == "1"
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    with kernel_device("cpu"):
+        assert os.environ["CUDA_VISIBLE_DEVICES"] == ""
+    assert "CUDA_VISIBLE_DEVICES" not in os.environ

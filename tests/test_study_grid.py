@@ -67,3 +67,17 @@ def test_collect_gathers_the_finished_runs_of_a_grid_part_way_through(tmp_path, 
     bad = tmp_path / "bad.yaml"
     bad.write_text((PARAMS / "study-pilot.yaml").read_text().replace("seeds: [0, 1, 2]", "seeds: [0, 0]"))
     assert main(["collect", str(bad)]) == 2  # a bad grid file: a one-line error and exit code 2, no traceback
+
+
+def test_every_committed_study_run_keeps_its_id_and_a_gpu_study_would_get_new_ones(data_dir):
+    import dataclasses
+
+    config = GridConfig.from_yaml(PARAMS / "study.yaml")
+    cpu = {r.run_id for r in expand_design(resolve_grid(config))[0]}
+    committed = {p.name for p in (Path(config.output_dir) / "runs").iterdir() if (p / "status.json").is_file()}
+    pilot = set(_runs("study-pilot.yaml"))
+    # The device field (cpu by default) left the ids of the runs already made as they were.
+    assert committed - pilot <= cpu and len(committed & cpu) >= 34
+    gpu = expand_design(resolve_grid(dataclasses.replace(config, device="cuda", scheduler="tcp://gpu-host:8786")))[0]
+    assert len(gpu) == len(cpu) and cpu.isdisjoint(r.run_id for r in gpu)
+    assert {r.device for r in gpu} == {"cuda"}

@@ -24,6 +24,9 @@ from xit.grid.runs import (
 from xit.paths import REPO_ROOT, notebook_path
 
 BACKENDS = ("serial", "dask")
+#: Where a grid's runs compute. A GPU's float arithmetic differs from a CPU's in the last bits, and the differences
+#: grow over training steps, so a non-CPU device is part of every run id and encoder key (xit.grid.runs).
+DEVICES = ("cpu", "cuda")
 
 TRAINING_NOTEBOOK = "notebooks/01_intermediate_training.ipynb"
 
@@ -68,6 +71,8 @@ class GridConfig:
     controls: list[dict[str, Any]] | None = None
     #: {target, direction, layer, metric}: required with designs:, reported first by the analysis.
     primary_endpoint: dict[str, Any] | None = None
+    #: cpu (default: CUDA is hidden from the run kernels, so a GPU machine gives the CPU's numbers and ids) or cuda.
+    device: str = "cpu"
     #: Drift diagnostics of every trained encoder (xit.retrieval.drift): true = the default probe, a mapping of
     #: DriftProbe fields (languages, n, seed), or false for none.
     drift: bool | dict[str, Any] = True
@@ -273,6 +278,17 @@ def _members(config: GridConfig, pool: tuple[str, ...], arms: tuple[Budget, ...]
 
 
 
+def _check_device(device: str, remote: bool) -> None:
+    """Refuse an unknown device, and cuda where this machine's torch sees no GPU (a remote scheduler's workers check their own)."""
+    choice(device, DEVICES, "device")
+    if device == "cuda" and not remote:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise XitConfigError("device='cuda' but torch sees no GPU on this machine; run where CUDA is visible, "
+                                 "or set device: cpu (its runs have other ids, see docs/grid.md)")
+
+
 def resolve_grid(config: GridConfig) -> ResolvedGrid:
     """Validate a grid before any run: pool, designs, budgets, seeds, recipe, evaluation, notebooks, backend."""
     choice(config.backend, BACKENDS, "backend")
@@ -294,6 +310,7 @@ def resolve_grid(config: GridConfig) -> ResolvedGrid:
     _check_task_data(pool, train)
     evaluation, eval_id, plan = _validate_evaluation(config.eval)
     endpoint = _validate_endpoint(config.primary_endpoint, plan, required=config.designs is not None)
+    _check_device(config.device, remote=config.scheduler is not None)
     return ResolvedGrid(
         config=config,
         pool=pool,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import time
 import traceback
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,24 +87,55 @@ def _encoder_ready(spec: RunSpec) -> bool:
 
 
 
-def execute_notebook(notebook: str | Path, output: Path, parameters: dict[str, Any], timeout: int | None) -> None:
-    """Execute one notebook with papermill, saving the executed copy as it runs (kept on failure)."""
+@contextlib.contextmanager
+def kernel_device(device: str) -> Iterator[None]:
+    """Kernels launched inside see CUDA only when ``device`` is cuda; for cpu, torch there (accelerate, load_encoder) finds no GPU."""
+    if device != "cpu":
+        yield
+        return
+    # papermill hands the kernel no environment of its own: it inherits this process's at launch, so the
+    # variable is set for the launch and restored after.
+    old = os.environ.get("CUDA_VISIBLE_DEVICES")
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = old
+
+
+def check_device(device: str) -> None:
+    """Refuse a cuda run on a worker whose torch sees no GPU, before it trains or encodes anything."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise RuntimeError(f"device='cuda' but torch sees no GPU on worker {os.uname().nodename}; "
+                               "start the Dask workers on GPU machines, or set device: cpu")
+
+
+def execute_notebook(notebook: str | Path, output: Path, parameters: dict[str, Any], timeout: int | None,
+                     device: str = "cpu") -> None:
+    """Execute one notebook with papermill on ``device``, saving the executed copy as it runs (kept on failure)."""
     import papermill as pm
 
     export_xit_pythonpath()
     for attempt in range(KERNEL_START_ATTEMPTS):
         try:
-            pm.execute_notebook(
-                str(notebook),
-                str(output),
-                parameters=canonical(parameters),
-                kernel_name="python3",
-                progress_bar=False,
-                log_output=False,
-                execution_timeout=timeout,
-                # The kernel's own log (TCP warnings, shutdown noise) would drown the progress bar.
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-            )
+            with kernel_device(device):
+                pm.execute_notebook(
+                    str(notebook),
+                    str(output),
+                    parameters=canonical(parameters),
+                    kernel_name="python3",
+                    progress_bar=False,
+                    log_output=False,
+                    execution_timeout=timeout,
+                    # The kernel's own log (TCP warnings, shutdown noise) would drown the progress bar.
+                    extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                )
             return
         except RuntimeError as err:
             # Kernels started at the same moment by parallel workers can race for a TCP port and die
@@ -146,7 +179,7 @@ def ensure_encoder(spec: RunSpec) -> tuple[Path, bool]:
         shutil.rmtree(enc)  # a dropped, stale or half-finished training: train afresh
     execute_notebook(spec.training_notebook, spec.run_dir / "01_intermediate_training.ipynb",
                      {"model": spec.model, "tasks": list(spec.tasks), "train": spec.train,
-                      "seed": spec.seed, "output_dir": str(enc)}, spec.cell_timeout)
+                      "seed": spec.seed, "output_dir": str(enc)}, spec.cell_timeout, spec.device)
     if not (enc / "encoder").is_dir():
         raise RuntimeError(f"training notebook finished but wrote no encoder at {enc / 'encoder'}")
     import xit
@@ -191,12 +224,13 @@ def execute_run(spec: RunSpec) -> RunOutcome:
                        "pid": os.getpid(), "started": time.time()}, _status_file(run_dir))
     trained = False
     try:
+        check_device(spec.device)
         model, trained = _model_to_evaluate(spec)
         drift = spec.drift_probe is not None and spec.encoder_key is not None  # trained or derived weights only
         execute_notebook(spec.retrieval_notebook, run_dir / "02_retrieval.ipynb",
                          {"model": model, "eval": spec.eval, "output_dir": str(run_dir), "run_info": spec.run_info,
                           "base_model": spec.model if drift else None, "drift_probe": spec.drift_probe or {}},
-                         spec.cell_timeout)
+                         spec.cell_timeout, spec.device)
         results_path = run_dir / "results.parquet"
         if not results_path.is_file():
             raise RuntimeError(f"retrieval notebook finished but wrote no {results_path}")

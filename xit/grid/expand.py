@@ -25,10 +25,10 @@ def run_spec(grid: ResolvedGrid, member: Member, seed: int | None) -> RunSpec:
         model=config.model, eval=grid.eval, output_dir=str(grid.output_dir),
         training_notebook=str(grid.training_notebook), retrieval_notebook=str(grid.retrieval_notebook),
         keep_encoders=config.keep_encoders, cell_timeout=config.cell_timeout, kind=member.kind,
-        drift_probe=grid.drift_probe,
+        drift_probe=grid.drift_probe, device=config.device,
     )
     if member.kind == "none":
-        rid = run_id(config.model, (), None, {}, grid.eval_id)
+        rid = run_id(config.model, (), None, {}, grid.eval_id, device=config.device)
         return RunSpec(run_id=rid, k=0, tasks=(), seed=None, train={}, encoder_key=None, **common)
     assert member.budget is not None and seed is not None
     k, tasks = len(member.tasks), tuple(sorted(member.tasks))
@@ -36,10 +36,10 @@ def run_spec(grid: ResolvedGrid, member: Member, seed: int | None) -> RunSpec:
     fields, fingerprint = resolved_training(config.model, tasks, seed, recipe)
     alpha = member.params.get("alpha")
     return RunSpec(
-        run_id=run_id(config.model, tasks, seed, fields, grid.eval_id, kind=member.kind, alpha=alpha),
+        run_id=run_id(config.model, tasks, seed, fields, grid.eval_id, kind=member.kind, alpha=alpha, device=config.device),
         k=k, tasks=tasks, seed=seed, train=recipe,
         # Derived kinds (interpolation) evaluate weights made from the encoder this same recipe trains.
-        encoder_key=encoder_key(config.model, tasks, seed, fields),
+        encoder_key=encoder_key(config.model, tasks, seed, fields, device=config.device),
         budget_policy=member.budget.policy, total_steps=member.budget.total_steps(k),
         steps_per_task=member.budget.steps_per_task(k), alpha=alpha, train_fingerprint=fingerprint, **common,
     )

@@ -47,6 +47,8 @@ class RunSpec:
     train_fingerprint: str | None = None
     #: DriftProbe fields for the drift diagnostics of a trained encoder; None = no drift (an extra output, not in ids).
     drift_probe: dict[str, Any] | None = None
+    #: Where the run computes (GridConfig.device); part of the id unless cpu.
+    device: str = "cpu"
 
     @property
     def tasks_label(self) -> str:
@@ -100,20 +102,24 @@ def _version() -> int:
 
 
 
-def encoder_key(model: str, tasks: Iterable[str], seed: int, train: dict[str, Any]) -> str:
-    """The cache key of a trained encoder: hash of (results version, model, sorted tasks, seed, full recipe)."""
+def encoder_key(model: str, tasks: Iterable[str], seed: int, train: dict[str, Any], device: str = "cpu") -> str:
+    """The cache key of a trained encoder: hash of (results version, model, sorted tasks, seed, full recipe, device
+    unless cpu: CPU keys predate the field and stay as they were)."""
     tasks = sorted(tasks)
     payload = {"v": _version(), "model": model, "tasks": tasks, "seed": seed, "train": train}
+    if device != "cpu":
+        payload["device"] = device
     return f"k{len(tasks)}-{stable_hash(payload)}"
 
 
 
 def run_id(model: str, tasks: Iterable[str], seed: int | None, train: dict[str, Any], eval: dict[str, Any],
-           kind: str = "task", alpha: float | None = None) -> str:
+           kind: str = "task", alpha: float | None = None, device: str = "cpu") -> str:
     """A run's stable id: 'k<k>-' plus a hash of its resolved parameters (the baseline ignores seed and recipe).
 
     ``train`` and ``eval`` are the FULL resolved configurations (resolved_recipe, resolved_eval), so a
-    changed default changes the ids of the runs it affects; xit.RESULTS_VERSION is hashed too.
+    changed default changes the ids of the runs it affects; xit.RESULTS_VERSION is hashed too, and the device
+    unless it is cpu (CPU ids predate the field and stay as they were).
     """
     tasks = sorted(tasks)
     if tasks:
@@ -122,6 +128,8 @@ def run_id(model: str, tasks: Iterable[str], seed: int | None, train: dict[str, 
             payload.update(kind=kind, alpha=alpha)
     else:
         payload = {"v": _version(), "model": model, "tasks": [], "eval": eval}
+    if device != "cpu":
+        payload["device"] = device
     return f"k{len(tasks)}-{stable_hash(payload)}"
 
 
