@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -212,3 +213,50 @@ def test_coverage_note_counts_the_runs_present_and_names_the_missing(tmp_path):
     assert note.startswith(f"**Incomplete grid:** the table holds {runs['run_id'].nunique()} runs")
     assert "1 run(s) of the grid design have no results: k=3 anli+ccg+qqp seed 1 (run k3-notrunyet)" in note
     assert "`python -m xit run params/study.yaml`" in note
+
+
+def test_the_answer_states_seed_spread_best_layers_and_the_holm_adjusted_subset_spread(tmp_path, table):
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
+    text = answer.answer_summary(found)
+    replicated = found.seeds[found.seeds["n_seeds"] >= 2]
+    assert len(replicated) >= 2
+    for row in replicated.itertuples():
+        assert f"k={int(row.k)}: SD {row.mean_seed_std:.1f} points on average, largest range {row.max_seed_range:.1f}" in text
+    for row in found.layers.itertuples():
+        assert f"k={int(row.k)} layer {int(row.best_layer)}" in text
+    tested = found.spread.dropna(subset=["p_value"])
+    smallest = tested["p_value"].min()
+    assert f"p = {smallest:.3g}, the smallest over {len(tested)} k values; {min(1.0, smallest * len(tested)):.3g} after Holm's correction" in text
+
+
+def test_drift_is_related_to_the_primary_score_by_rank(tmp_path):
+    # Five task runs: the score rises with CKA and falls with the weight distance, exactly; MLM runs stay out.
+    drift = pd.DataFrame({"run_id": [f"r{i}" for i in range(6)], "kind": ["task"] * 5 + ["mlm"],
+                          "score": [50.0, 60.0, 70.0, 80.0, 90.0, 10.0], "cka": [0.5, 0.6, 0.7, 0.8, 0.9, 0.99],
+                          "param_distance": [0.05, 0.04, 0.03, 0.02, 0.01, 0.0], "alignment_gap": [0.1, 0.3, 0.2, 0.5, 0.4, 0.0],
+                          "alignment_gap_base": 0.6, "drift_layer": 12})
+    association = controls.drift_association(drift).set_index("metric")
+    assert association.loc["cka", "spearman_rho"] == pytest.approx(1.0) and association.loc["cka", "n_runs"] == 5
+    assert association.loc["param_distance", "spearman_rho"] == pytest.approx(-1.0)
+    assert association.loc["alignment_gap", "spearman_rho"] == pytest.approx(0.8)
+    assert association.loc["cka", "median"] == pytest.approx(0.7)
+    assert controls.drift_association(drift.iloc[:2])["spearman_rho"].isna().all()  # two runs: no rank correlation
+    found = answer.Findings(**{f: pd.DataFrame() for f in answer.Findings.__dataclass_fields__ if f not in ("primary_label", "primary_source")},
+                            primary_label="x", primary_source="grid.json")
+    sentence = answer._drift_sentence(dataclasses.replace(found, drift=drift))
+    assert sentence.startswith("Drift at layer 12 against the primary score, over 5 trained task runs: CKA to the untrained "
+                               "representations (median 0.700; Spearman ρ = +1.00")
+    assert sentence.endswith("The untrained encoder's alignment gap is 0.600.")
+
+
+def test_single_seed_mlm_comparisons_are_summed_up_without_a_verdict(tmp_path, table):
+    results = _with_mlm(table, tmp_path, gap=5.0)
+    results = results[results["run_id"] != "k1-mlm-s2"]
+    inputs = load_analysis(_folder(tmp_path, results, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
+    verdict = controls.mlm_verdict(found.mlm)
+    assert (verdict["seeds"] == 1).all() and len(verdict) >= 2
+    low, high = verdict["mean_task_minus_mlm"].min(), verdict["mean_task_minus_mlm"].max()
+    assert (f"{len(verdict)} more task sets with one seed so far, no verdict yet ({low:+.1f} to {high:+.1f} points)"
+            in answer.answer_summary(found))

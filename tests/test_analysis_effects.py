@@ -176,3 +176,26 @@ def test_subset_spread_beyond_additive_is_detected():
     assert (tested["p_value"] < 0.05).mean() >= 0.85
     few = effects.subset_spread_vs_additive(score_table(factorial(3), rng), n_sim=100).set_index("k")
     assert few.loc[2, "note"] == "" and few.loc[1, "n_subsets"] == 3
+
+
+def test_the_same_subset_at_two_budgets_is_two_conditions_not_seed_noise():
+    # Both budget policies of a 4-task factorial, as in the study: per task 60 steps, or 60 in total (60/k per task).
+    # Training amount moves the score by 10 points per doubling; seed noise has SD 2. Runs of the same subset at
+    # another budget are not replicates, so the noise estimate stays near 2 rather than taking in the budget effect.
+    rng = np.random.default_rng(5)
+    noise_sd = []
+    for i in range(20):
+        tables = []
+        for per_task in (True, False):
+            table = score_table(factorial(4), rng, seeds=(1, 2))
+            amount = 60.0 if per_task else 60.0 / table["k"]
+            table = table.assign(steps_per_task=amount, score=table["score"] + 10.0 * np.log2(amount / 60.0),
+                                 run_id=table["run_id"] + ("-per-task" if per_task else "-total"))
+            tables.append(table)
+        both = pd.concat(tables, ignore_index=True).drop_duplicates(subset=["tasks", "seed", "steps_per_task"])
+        rows = effects.subset_spread_vs_additive(both, n_sim=100, seed=i).set_index("k")
+        assert rows.loc[2, "n_subsets"] == 12 and rows.loc[1, "n_subsets"] == 4  # k=1: one budget, 60 steps either way
+        noise_sd.append(rows.loc[2, "noise_sd"])
+    assert 1.5 <= float(np.median(noise_sd)) <= 2.5
+    labels = stats.condition_labels(pd.DataFrame({"tasks": ["anli", "anli"], "steps_per_task": [60, 30.0]}))
+    assert labels.tolist() == ["anli @ 60", "anli @ 30"]

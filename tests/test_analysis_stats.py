@@ -229,3 +229,14 @@ def test_intervals_from_fewer_than_three_runs_are_replaced_by_a_note():
     assert np.isnan(row["slope_ci_low"]) and row["note"] == "too few runs (n=4) for an interval"
     spread = stats.language_spread(run_scores(results)).set_index(["target", "direction", "k"])
     assert spread.loc[("tatoeba", "xx->en", 2), "note"] == "too few runs (n=1) for an interval"
+
+
+def test_seed_spread_counts_only_seeds_of_the_same_budget():
+    # anli+ccg at 60 steps per task with two seeds (70, 72), and at 30 steps with one (40): the spread across seeds
+    # is the 60-step pair's, not the 30-point budget gap.
+    rows = [{"tasks": "anli+ccg", "k": 2, "seed": s, "steps_per_task": steps, "score": score}
+            for s, steps, score in ((0, 60, 70.0), (1, 60, 72.0), (0, 30, 40.0))]
+    scores = pd.DataFrame(rows).assign(target="tatoeba", direction="xx->en", metric="accuracy", layer=12)
+    row = stats.seed_spread(scores).iloc[0]
+    assert row["n_subsets"] == 2 and row["n_seeds"] == 2
+    assert row["mean_seed_std"] == pytest.approx(np.sqrt(2.0)) and row["max_seed_range"] == pytest.approx(2.0)

@@ -70,3 +70,13 @@ def test_the_markers_are_required_and_only_the_block_changes():
     with pytest.raises(XitConfigError, match="has no answer block"):
         readme.replace_section("no markers here", "new")
 
+
+
+def test_the_readmes_words_on_drift_are_the_study_tables(study):
+    # "the further a task run moved the encoder's weights, and the less its representations still resemble the
+    # start (CKA), the lower its score": rank correlations over the trained task runs, each significant at 5%.
+    _, found = study
+    association = controls.drift_association(found.drift).set_index("metric")
+    assert association.loc["param_distance", "spearman_rho"] < 0 and association.loc["cka", "spearman_rho"] > 0
+    assert (association.loc[["param_distance", "cka"], "p_value"] < 0.05).all()
+    assert "the further a task run moved the encoder's weights" in (REPO / "README.md").read_text(encoding="utf-8")

@@ -10,6 +10,7 @@ import pandas as pd
 
 from xit.analysis import controls, findings
 from xit.analysis.inputs import AnalysisInputs
+from xit.analysis.multiplicity import holm
 from xit.analysis.results import describe_missing, missing_runs
 
 
@@ -163,10 +164,51 @@ def _robustness_sentences(found: Findings) -> list[str]:
                    f"{last['worst']:.1f} and the bottom quartile {last['bottom_quartile']:.1f}, against a mean of {last['mean']:.1f}.")
     tested = found.spread.dropna(subset=["p_value"]) if "p_value" in found.spread else found.spread.iloc[:0]
     if len(tested):
+        tested = tested.assign(p_holm=holm(tested["p_value"].to_numpy(dtype=float)))
         worst = tested.sort_values("p_value").iloc[0]
         out.append(f"Subsets of the same k differ beyond additive task effects by {worst['excess']:+.2f} SD points at k={int(worst['k'])} "
-                   f"(p = {worst['p_value']:.3g}; the smallest p over {len(tested)} k values).")
-    return out
+                   f"(p = {worst['p_value']:.3g}, the smallest over {len(tested)} k values; {worst['p_holm']:.3g} after Holm's correction).")
+    return out + [s for s in (_seed_sentence(found), _layer_sentence(found)) if s]
+
+
+def _seed_sentence(found: Findings) -> str:
+    seeds = found.seeds
+    replicated = seeds[(seeds["n_seeds"] >= 2) & seeds["mean_seed_std"].notna()] if "n_seeds" in seeds else seeds.iloc[:0]
+    if replicated.empty:
+        return "No condition has two seeds yet, so there is no seed spread."
+    parts = [f"k={int(row.k)}: SD {row.mean_seed_std:.1f} points on average, largest range {row.max_seed_range:.1f}"
+             for row in replicated.itertuples()]
+    return "Seeds of the same condition (tasks and budget) differ at " + "; ".join(parts) + "."
+
+
+def _layer_sentence(found: Findings) -> str:
+    layers = found.layers
+    if "best_layer" not in layers or layers.empty:
+        return ""
+    parts = [f"k={int(row.k)} layer {int(row.best_layer)}"
+             + (f" ({row.best_minus_deepest:+.1f} over layer {int(row.deepest_layer)})" if row.best_layer != row.deepest_layer else "")
+             for row in layers.itertuples()]
+    return "Best layer for the primary target, mean over each k's runs: " + ", ".join(parts) + "."
+
+
+#: How the answer names each drift metric (xit.retrieval.drift).
+DRIFT_NAMES = {"cka": "CKA to the untrained representations", "alignment_gap": "cross-lingual alignment gap",
+               "param_distance": "relative distance of the weights from the start"}
+
+
+def _drift_sentence(found: Findings) -> str:
+    drift = found.drift
+    if "score" not in drift.columns:
+        return ""
+    association = controls.drift_association(drift)
+    parts = [f"{DRIFT_NAMES[row.metric]} (median {row.median:.3f}; Spearman ρ = {row.spearman_rho:+.2f}, p = {row.p_value:.2g})"
+             for row in association.itertuples() if pd.notna(row.spearman_rho)]
+    if not parts:
+        return ""
+    base = drift["alignment_gap_base"].median() if "alignment_gap_base" in drift else np.nan
+    before = f" The untrained encoder's alignment gap is {base:.3f}." if pd.notna(base) else ""
+    return (f"Drift at layer {int(drift['drift_layer'].iloc[0])} against the primary score, over "
+            f"{int(association['n_runs'].max())} trained task runs: " + "; ".join(parts) + "." + before)
 
 
 def _controls_sentence(found: Findings) -> str:
@@ -176,7 +218,7 @@ def _controls_sentence(found: Findings) -> str:
     parts = [f"{row.kind}{f' α={row.alpha:g}' if pd.notna(row.alpha) else ''} on {row.tasks}"
              f"{f' seed {int(row.seed)}' if pd.notna(row.seed) else ''}: {_points(row.control_minus_task)}"
              for row in table.itertuples() if pd.notna(row.control_minus_task)]
-    return ("Controls against the task run of the same tasks and budget: " + "; ".join(parts) + ".") if parts else \
+    return ("Controls minus the task run of the same tasks, budget and seed: " + "; ".join(parts) + ".") if parts else \
         "No control run has a matching task run."
 
 
@@ -184,8 +226,14 @@ def _mlm_sentence(found: Findings) -> str:
     verdict = controls.mlm_verdict(found.mlm)
     if verdict.empty:
         return ""
+    replicated, single = verdict[verdict["seeds"] >= 2], verdict[verdict["seeds"] < 2]
     parts = [f"{row.task_tasks} at {int(row.total_steps)} steps {_points(row.mean_task_minus_mlm)} ({row.english_tasks}, "
-             f"{row.seeds} seed{'s' if row.seeds > 1 else ''})" for row in verdict.itertuples()]
+             f"{row.seeds} seeds)" for row in replicated.itertuples()]
+    if len(single):
+        low, high = single["mean_task_minus_mlm"].min(), single["mean_task_minus_mlm"].max()
+        parts.append(f"{len(single)} more task set{'s' if len(single) > 1 else ''} with one seed so far, no verdict yet "
+                     f"({low:+.1f} to {high:+.1f} points)" if len(single) > 1 else
+                     f"{single.iloc[0]['task_tasks']} with one seed so far, no verdict yet ({_points(single.iloc[0]['mean_task_minus_mlm'])})")
     return ("English task runs minus continued multilingual MLM at equal steps (mean over seeds; the verdict needs every "
             "seed's item interval on one side of 0): " + "; ".join(parts) + ".")
 
@@ -204,7 +252,8 @@ def answer_summary(found: Findings) -> str:
     """The report's opening paragraph in markdown, every number taken from the findings."""
     source = ("named in the grid's grid.json" if found.primary_source == "grid.json" else found.primary_source)
     sentences = [f"**Primary endpoint: {found.primary_label}** ({source}).", _training_sentence(found),
-                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _mlm_sentence(found),
+                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _drift_sentence(found),
+                 _mlm_sentence(found),
                  _secondary_sentence(found)]
     return " ".join(s for s in sentences if s)
 

@@ -9,6 +9,7 @@ import pandas as pd
 from xit.analysis import items
 from xit.analysis.inputs import AnalysisInputs
 from xit.analysis.results import control_rows, task_rows
+from xit.analysis.stats import MIN_FOR_INTERVAL
 
 #: What makes a control comparable with a task run: the same subset, seed and training amount.
 MATCH = ["tasks", "seed", "total_steps", "steps_per_task"]
@@ -90,6 +91,24 @@ def drift_table(inputs: AnalysisInputs) -> pd.DataFrame:
     scores = drift_scores(inputs).rename(columns={"value": "score"}).merge(_primary(inputs)[["run_id", "tasks"]], on="run_id")
     table = scores.merge(wide, on="run_id", how="inner").assign(drift_layer=layer)
     return table.sort_values(["k", "kind", "tasks", "run_id"], ignore_index=True)
+
+
+#: The drift metrics the answer relates to the primary score, in the order it names them.
+DRIFT_METRICS = ("cka", "alignment_gap", "param_distance")
+
+
+def drift_association(drift: pd.DataFrame) -> pd.DataFrame:
+    """Per drift metric: Spearman's rho between it and the primary score over the trained task runs, with its p."""
+    from scipy import stats
+
+    runs = drift[drift["kind"] == "task"] if "kind" in drift.columns else drift.iloc[:0]
+    rows = []
+    for metric in DRIFT_METRICS:
+        pairs = runs[["score", metric]].dropna() if metric in runs.columns else runs.iloc[:0]
+        rho, p = stats.spearmanr(pairs["score"], pairs[metric]) if len(pairs) >= MIN_FOR_INTERVAL else (np.nan, np.nan)
+        rows.append({"metric": metric, "n_runs": len(pairs), "spearman_rho": float(rho), "p_value": float(p),
+                     "median": float(pairs[metric].median()) if len(pairs) else np.nan})
+    return pd.DataFrame(rows)
 
 
 def drift_scores(inputs: AnalysisInputs) -> pd.DataFrame:

@@ -21,12 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xit.analysis.stats import GROUP, MIN_FOR_INTERVAL, task_runs
+from xit.analysis.stats import AMOUNT_COLUMN, GROUP, MIN_FOR_INTERVAL, condition_labels, task_runs
 from xit.errors import XitConfigError
 
 KEYS = GROUP + ["layer"]
-#: Optional run-score column with the training amount per task (steps or examples).
-AMOUNT_COLUMN = "steps_per_task"
 
 
 @dataclass(frozen=True)
@@ -290,6 +288,9 @@ def subset_spread_vs_additive(scores: pd.DataFrame, n_sim: int = 2000, level: fl
                               amount_column: str | None = AMOUNT_COLUMN, value_column: str | None = None) -> pd.DataFrame:
     """Per target × direction × metric × layer × k: SD over subsets (each averaged over seeds), observed vs additive.
 
+    A subset trained at two amounts per task (both budget policies) is two conditions (condition_labels): seeds of
+    one condition are its replicates, and n_subsets counts conditions.
+
     predicted_sd = sqrt(fitted_sd² + noise² · mean(1/seeds per subset)): the spread of the fitted model's subset
     means (additive, plus the log2(k) term where the design identifies it; constant within a k, it adds no spread)
     plus seed noise, its variance pooled over seed replicates of the same subset (the additive residuals when there
@@ -307,7 +308,7 @@ def subset_spread_vs_additive(scores: pd.DataFrame, n_sim: int = 2000, level: fl
         checked.append((keys, group, design))
     out = []
     for keys, group, design in checked:
-        out.extend(_spread_rows(keys, group, design, group[value].to_numpy(dtype=float), n_sim, level, seed))
+        out.extend(_spread_rows(keys, group, design, group[value].to_numpy(dtype=float), n_sim, level, seed, amount_column))
     return pd.DataFrame(out)
 
 
@@ -349,9 +350,9 @@ class _Spread:
         return observed, fitted, predicted, observed - predicted
 
 
-def _spread_design(group: pd.DataFrame, design: Design) -> _Spread:
+def _spread_design(group: pd.DataFrame, design: Design, amount_column: str | None) -> _Spread:
     x = design.full if _rank(design.full) > _rank(design.additive) else design.additive
-    subsets, codes = np.unique(group["tasks"].astype(str).to_numpy(), return_inverse=True)
+    subsets, codes = np.unique(condition_labels(group, amount_column).to_numpy(), return_inverse=True)
     members = np.zeros((len(subsets), len(group)))
     members[codes, np.arange(len(group))] = 1.0
     return _Spread(hat=x @ np.linalg.pinv(x), members=members, subset_k=group.groupby(codes)["k"].first().to_numpy(),
@@ -359,9 +360,9 @@ def _spread_design(group: pd.DataFrame, design: Design) -> _Spread:
 
 
 def _spread_rows(keys: dict, group: pd.DataFrame, design: Design, y: np.ndarray, n_sim: int, level: float,
-                 seed: int) -> list[dict]:
+                 seed: int, amount_column: str | None) -> list[dict]:
     """subset_spread_vs_additive's rows for one group."""
-    spread = _spread_design(group, design)
+    spread = _spread_design(group, design, amount_column)
     replicated = spread.pure_error_df >= MIN_FOR_INTERVAL
     enough = replicated or spread.residual_df >= MIN_FOR_INTERVAL
     y_sim = None

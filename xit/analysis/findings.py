@@ -103,9 +103,10 @@ def spread_vs_additive(inputs: AnalysisInputs, n_sim: int = 2000, seed: int = 0)
 
 
 def seed_spread(inputs: AnalysisInputs) -> pd.DataFrame:
-    """(5) Spread across seeds of the same subset at the primary endpoint; the note says where there is one seed only."""
+    """(5) Spread across seeds of the same condition (subset and budget) at the primary endpoint; the note says where
+    there is one seed only."""
     table = stats.seed_spread(primary_scores(inputs))
-    table["note"] = np.where(table["n_seeds"] < 2, "one seed per subset: no seed spread", "")
+    table["note"] = np.where(table["n_seeds"] < 2, "one seed per condition: no seed spread", "")
     return table
 
 

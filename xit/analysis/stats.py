@@ -17,6 +17,8 @@ from xit.config import choice
 GROUP = ["target", "direction", "metric"]
 #: Below this many independent units (runs, items) an interval is not reported: it would be too unstable to read.
 MIN_FOR_INTERVAL = 3
+#: Optional run-score column with the training amount per task (steps or examples).
+AMOUNT_COLUMN = "steps_per_task"
 
 
 def small_sample_note(n: int, unit: str = "runs", minimum: int = MIN_FOR_INTERVAL) -> str:
@@ -204,14 +206,25 @@ def subset_spread(scores: pd.DataFrame) -> pd.DataFrame:
     return per_subset.groupby(GROUP + ["layer", "k"]).apply(summarise, include_groups=False).reset_index()
 
 
+def condition_labels(runs: pd.DataFrame, amount_column: str | None = AMOUNT_COLUMN) -> pd.Series:
+    """Each run's condition: its task subset, and its amount per task where the table has one. Only runs of one
+    condition are seed replicates: the same subset at another budget is another condition, not seed noise."""
+    label = runs["tasks"].astype(str)
+    if amount_column and amount_column in runs.columns:
+        label = label + " @ " + pd.to_numeric(runs[amount_column], errors="coerce").map("{:g}".format)
+    return label
+
+
 def seed_spread(scores: pd.DataFrame) -> pd.DataFrame:
-    """Per target × direction × k: how much the same subset moves across seeds (mean and max std over subsets)."""
-    per_subset = scores.groupby(GROUP + ["layer", "k", "tasks"]).agg(
+    """Per target × direction × k: how much the same condition (subset and amount per task) moves across seeds
+    (mean and max std over conditions); another budget of the same subset is not a seed replicate."""
+    scores = scores.assign(condition=condition_labels(scores))
+    per_subset = scores.groupby(GROUP + ["layer", "k", "condition"]).agg(
         n_seeds=("seed", "nunique"), seed_std=("score", lambda s: s.std(ddof=1) if len(s) > 1 else np.nan),
         seed_range=("score", lambda s: s.max() - s.min()),
     ).reset_index()
     return per_subset.groupby(GROUP + ["layer", "k"]).agg(
-        n_subsets=("tasks", "size"), n_seeds=("n_seeds", "max"),
+        n_subsets=("condition", "size"), n_seeds=("n_seeds", "max"),
         mean_seed_std=("seed_std", "mean"), max_seed_range=("seed_range", "max"),
     ).reset_index()
 
