@@ -79,4 +79,4 @@ def test_the_readmes_words_on_drift_are_the_study_tables(study):
     association = controls.drift_association(found.drift).set_index("metric")
     assert association.loc["param_distance", "spearman_rho"] < 0 and association.loc["cka", "spearman_rho"] > 0
     assert (association.loc[["param_distance", "cka"], "p_value"] < 0.05).all()
-    assert "the further a task run moved the encoder's weights" in (REPO / "README.md").read_text(encoding="utf-8")
+    assert "the\nfurther a task run moved the encoder's weights" in (REPO / "README.md").read_text(encoding="utf-8")
