@@ -80,3 +80,18 @@ def test_the_readmes_words_on_drift_are_the_study_tables(study):
     assert association.loc["param_distance", "spearman_rho"] < 0 and association.loc["cka", "spearman_rho"] > 0
     assert (association.loc[["param_distance", "cka"], "p_value"] < 0.05).all()
     assert "the\nfurther a task run moved the encoder's weights" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_the_cost_line_adds_up_each_runs_status(tmp_path):
+    results = make_results(linear_effect(2.0), k_values=(0, 1), subsets_per_k=2, seeds=(1,))
+    results.to_parquet(tmp_path / "results.parquet", index=False)
+    runs = sorted(results["run_id"].unique())
+    for run_id, seconds in zip(runs, (3600.0, 1800.0, 900.0)):
+        (tmp_path / "runs" / run_id).mkdir(parents=True)
+        (tmp_path / "runs" / run_id / "status.json").write_text(f'{{"status": "done", "seconds": {seconds}}}')
+    inputs = load_analysis(tmp_path / "results.parquet", tmp_path / "out")
+    assert len(runs) == 3
+    assert readme.cost_sentence(inputs) == ("Their run time, training through evaluation, adds up to 1.8 hours on 2-core "
+                                            "machines (900–3,600 s per run, median 1,800 s; from each run's status.json).")
+    (tmp_path / "runs" / runs[0] / "status.json").unlink()  # a run without a status is left out, not guessed
+    assert "adds up to 0.8 hours" in readme.cost_sentence(inputs)

@@ -10,6 +10,7 @@ the primary endpoint per trained condition against the untrained encoder, the re
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -54,6 +55,20 @@ def planned_runs(inputs: AnalysisInputs) -> int | None:
     return int(pd.read_parquet(path, columns=["run_id"])["run_id"].nunique()) if path.is_file() else None
 
 
+def cost_sentence(inputs: AnalysisInputs) -> str:
+    """What the table's runs cost, from each run's status.json beside it (wall seconds of the whole run)."""
+    seconds = []
+    for run_id in sorted(inputs.all_results["run_id"].unique()):
+        status = inputs.folder / "runs" / str(run_id) / "status.json"
+        if status.is_file():
+            seconds.append(float(json.loads(status.read_text(encoding="utf-8")).get("seconds", float("nan"))))
+    timed = pd.Series(seconds, dtype=float).dropna()
+    if timed.empty:
+        return ""
+    return (f"Their run time, training through evaluation, adds up to {timed.sum() / 3600:.1f} hours on 2-core machines "
+            f"({timed.min():,.0f}–{timed.max():,.0f} s per run, median {timed.median():,.0f} s; from each run's status.json).")
+
+
 def answer_section(results_path: str | Path, analysis_dir: str | Path, n_boot: int = 2000, n_perm: int = 999,
                    seed: int = 0) -> str:
     """The section's markdown, from the table at results_path (the analysis writes its scratch files to analysis_dir)."""
@@ -71,7 +86,7 @@ def section_text(inputs: AnalysisInputs, found: answer.Findings, results_path: s
     parts = [
         f"*From `{Path(results_path).as_posix()}`: {runs}{planned} study runs, model "
         f"{inputs.grid().get('model') or inputs.all_results.loc[inputs.all_results['k'] == 0, 'model'].iloc[0]}, primary endpoint "
-        f"{found.primary_label}.*",
+        f"{found.primary_label}.* " + cost_sentence(inputs),
         "",
         "Primary endpoint per trained condition (mean over seeds; range over seeds where there are two or more):",
         "",
