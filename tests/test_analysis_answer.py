@@ -260,3 +260,28 @@ def test_single_seed_mlm_comparisons_are_summed_up_without_a_verdict(tmp_path, t
     low, high = verdict["mean_task_minus_mlm"].min(), verdict["mean_task_minus_mlm"].max()
     assert (f"{len(verdict)} more task sets with one seed so far, no verdict yet ({low:+.1f} to {high:+.1f} points)"
             in answer.answer_summary(found))
+
+
+def test_tasks_not_yet_told_apart_wait_and_the_rest_are_fitted(tmp_path, table):
+    # A nested order's first block adds two new tasks together: until another run separates them, the additive
+    # model cannot, so their run waits and the k effect is fitted on the others, saying so.
+    block = table[table["run_id"] == table.loc[table["k"] == 2, "run_id"].iloc[0]]
+    block = block.assign(run_id="k4-block", k=4, tasks=block["tasks"].iloc[0] + "+newtask1+newtask2",
+                         steps_per_task=pd.array([25.0] * len(block), dtype="Float64"))
+    results = pd.concat([table, block], ignore_index=True)
+    inputs = load_analysis(_folder(tmp_path, results, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    scores = findings.primary_scores(inputs)
+    kept, left_out = findings.identified_runs(scores)
+    assert left_out == ["newtask1", "newtask2"] and "k4-block" not in kept
+    assert kept == set(scores.loc[scores["k"] > 0, "run_id"]) - {"k4-block"}
+    found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
+    trained = scores.loc[scores["k"] > 0, "run_id"].nunique()
+    note = f"{trained - 1} of {trained} task runs; runs with newtask1, newtask2 wait until the design separates those tasks"
+    assert found.k_effect["runs_note"].iloc[0] == note and np.isfinite(found.k_effect["k_effect"].iloc[0])
+    assert f"This k effect and the subset spread below use {note}." in answer.answer_summary(found)
+    assert (found.spread["runs_note"] == note).all()
+    # Without the block nothing waits, and the sentence is not written.
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    without = answer.compute_findings(load_analysis(_folder(plain, table, {"primary_endpoint": ENDPOINT}), plain / "out"), n_boot=300, n_perm=99)
+    assert (without.k_effect["runs_note"] == "").all() and "wait until the design" not in answer.answer_summary(without)

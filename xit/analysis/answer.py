@@ -145,6 +145,8 @@ def _task_sentences(found: Findings) -> list[str]:
         out.append(f"Beyond which tasks were chosen, doubling k changes the score by {float(_get(k, 'k_effect')):+.2f} points "
                    f"({_interval(_get(k, 'k_ci_low'), _get(k, 'k_ci_high'), _get(k, 'note', ''), 2)}"
                    + (f", permutation p = {p:.3g}" if not np.isnan(p) else "") + ").")
+        if str(_get(k, "runs_note", "") or ""):
+            out.append(f"This k effect and the subset spread below use {_get(k, 'runs_note')}.")
     else:
         out.append(f"The effect of k beyond composition is {str(_get(k, 'note', 'not estimated')).rstrip('.')}.")
     mean = found.all_vs_best[found.all_vs_best["language"] == "mean"] if "language" in found.all_vs_best else found.all_vs_best.iloc[:0]

@@ -126,11 +126,16 @@ def task_design(runs: pd.DataFrame, amount_column: str | None = AMOUNT_COLUMN) -
     return Design(additive, full, names, tasks, budget)
 
 
+def aliased_columns(design: Design) -> list[str]:
+    """The additive model's columns that others can stand in for (none when its effects are identified)."""
+    rank, p = _rank(design.additive), design.additive.shape[1]
+    return [] if rank == p else [name for j, name in enumerate(design.names) if _rank(np.delete(design.additive, j, axis=1)) == rank]
+
+
 def check_additive(design: Design, where: str) -> None:
     """Refuse (naming the aliased columns and the fix) when the additive model's effects are not identified."""
-    rank, p = _rank(design.additive), design.additive.shape[1]
-    if rank < p:
-        aliased = [name for j, name in enumerate(design.names) if _rank(np.delete(design.additive, j, axis=1)) == rank]
+    aliased = aliased_columns(design)
+    if aliased:
         raise XitConfigError(f"{where}: the additive task model is not identified ({', '.join(aliased)} cannot be told "
                              "apart: tasks that always occur together, or in every run). Add runs that separate them, "
                              "e.g. each task alone at k=1.")

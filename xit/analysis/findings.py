@@ -9,6 +9,8 @@ Secondary endpoints (other targets, directions, layers) are Holm-corrected behin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 
@@ -54,17 +56,50 @@ def _refused(reason: str) -> pd.DataFrame:
     return pd.DataFrame([{"note": f"not estimated: {reason}"}])
 
 
+def identified_runs(scores: pd.DataFrame) -> tuple[set[str], list[str]]:
+    """The trained task runs whose tasks the additive model can tell apart, and the tasks left out with their runs.
+
+    A grid part-way through can hold tasks that so far were only trained together (a nested order adds them in
+    blocks until another order separates them). Their runs wait; every other run is fitted."""
+    runs = stats.task_runs(scores, include_untrained=False)
+    left_out: set[str] = set()
+    while len(runs):
+        aliased = set(effects.aliased_columns(effects.task_design(runs)))
+        if not aliased:
+            break
+        if not aliased <= set(runs["tasks"].str.split("+").explode()):
+            return set(), sorted(aliased)  # the intercept or the amount term: not fixed by leaving tasks out
+        left_out |= aliased
+        runs = runs[~runs["tasks"].str.split("+").map(lambda tasks: bool(aliased & set(tasks)))]
+    return set(runs["run_id"]), sorted(left_out)
+
+
+def identified_filter(scores: pd.DataFrame) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str]:
+    """A filter keeping the baseline and the identified task runs (identified_runs), and a note naming what it left
+    out ('' and the identity when nothing is left out, or when leaving tasks out cannot identify the model)."""
+    kept, left_out = identified_runs(scores)
+    if not (left_out and kept):
+        return (lambda table: table), ""
+    trained = scores.loc[scores["k"] > 0, "run_id"].nunique()
+    note = f"{len(kept)} of {trained} task runs; runs with {', '.join(left_out)} wait until the design separates those tasks"
+    return (lambda table: table[table["run_id"].isin(kept) | (table["k"] == 0)]), note
+
+
 def task_count_effect(inputs: AnalysisInputs, n_perm: int = 999, n_boot: int = 2000, seed: int = 0) -> effects.TaskCountEffect | str:
     """effects.task_count_effect on every endpoint's task runs (the primary alone when another endpoint's design is
-    refused), or the reason the primary endpoint's design cannot support it."""
+    refused), or the reason the primary endpoint's design cannot support it. Runs of tasks not yet told apart
+    are left out (identified_runs), and the summary's runs_note says which."""
+    keep, runs_note = identified_filter(primary_scores(inputs))
     try:
-        primary = effects.task_count_effect(primary_scores(inputs), n_perm=n_perm, n_boot=n_boot, seed=seed)
+        fit = effects.task_count_effect(keep(primary_scores(inputs)), n_perm=n_perm, n_boot=n_boot, seed=seed)
     except XitConfigError as err:
         return str(err)
     try:
-        return effects.task_count_effect(stats.task_runs(inputs.all_scores), n_perm=n_perm, n_boot=n_boot, seed=seed)
+        fit = effects.task_count_effect(keep(stats.task_runs(inputs.all_scores)), n_perm=n_perm, n_boot=n_boot, seed=seed)
     except XitConfigError:
-        return primary
+        pass
+    fit.summary["runs_note"] = runs_note
+    return fit
 
 
 def k_effect_table(fit: effects.TaskCountEffect | str, inputs: AnalysisInputs) -> pd.DataFrame:
@@ -96,8 +131,9 @@ def task_effects_table(fit: effects.TaskCountEffect | str, inputs: AnalysisInput
 
 def spread_vs_additive(inputs: AnalysisInputs, n_sim: int = 2000, seed: int = 0) -> pd.DataFrame:
     """(5) Subset spread at each k at the primary endpoint against the additive null (or why not estimated)."""
+    keep, runs_note = identified_filter(primary_scores(inputs))
     try:
-        return effects.subset_spread_vs_additive(primary_scores(inputs), n_sim=n_sim, seed=seed)
+        return effects.subset_spread_vs_additive(keep(primary_scores(inputs)), n_sim=n_sim, seed=seed).assign(runs_note=runs_note)
     except XitConfigError as err:
         return _refused(str(err))
 
