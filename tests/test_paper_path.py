@@ -71,15 +71,16 @@ def test_the_ci_grid_keeps_the_papers_recipe():
 
 
 def test_papers_own_recipe_and_evaluation_validate_offline(tmp_path, data_dir, tiny_xlmr):
-    """paper.yaml with only the model, pool and BUCC folder swapped: its train: and eval: sections are accepted."""
+    """paper.yaml with only the model, pool, BUCC folder and device swapped: its train: and eval: sections are accepted."""
     bucc = tmp_path / "bucc"
     for tatoeba, bucc_language in (("deu", "de"), ("fra", "fr"), ("rus", "ru"), ("cmn", "zh")):
         whole = rdata.build_tatoeba_mining_corpus(tatoeba, n_parallel=4, n_per_side=8, seed=0, root=data_dir)
         for corpus in rdata.split_mining_corpus(whole, ("dev", "test"), language=bucc_language):
             rdata.write_bucc(corpus, bucc)
     paper = GridConfig.from_yaml(PAPER)
+    assert paper.device == "cuda"  # GPU only: its runs' ids name the device (refused here, where torch sees no GPU)
     config = dataclasses.replace(paper, model=str(tiny_xlmr), pool=["rte", "ud_pos"], ks=[0, 1, 2], analysis=[],
-                                 output_dir=str(tmp_path / "out"), eval={**paper.eval, "bucc_dir": str(bucc)})
+                                 output_dir=str(tmp_path / "out"), eval={**paper.eval, "bucc_dir": str(bucc)}, device="cpu")
     grid = resolve_grid(config)
     assert [arm.record() for arm in grid.arms] == [{"policy": "epochs", "epochs": 3.0}]
     runs, _ = expand_design(grid)
