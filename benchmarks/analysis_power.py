@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from xit.analysis.effects import subset_spread_vs_additive, task_count_effect, task_design
+from xit.analysis.effects import task_count_effect, task_design
+from xit.analysis.spread import subset_spread_vs_additive
 
 
 def factorial(n_tasks: int) -> list[tuple[str, ...]]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 from analysis_tables import linear_effect, make_results
 
-from xit.analysis import answer, controls, findings, stats
+from xit.analysis import answer, controls, effects, findings, stats
 from xit.analysis.inputs import load_analysis
 from xit.analysis.results import task_rows
 from xit.errors import XitConfigError
@@ -108,10 +109,12 @@ def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     assert k["endpoint"] == "primary"
     assert f"doubling k changes the score by {k['k_effect']:+.2f} points" in text
     effects = found.task_effects.dropna(subset=["effect"]).sort_values("effect")
-    low, high = effects.iloc[0], effects.iloc[-1]
-    assert len(effects) >= 2 and f"{low['task']} ({low['effect']:+.1f} points" in text and f"{high['task']} ({high['effect']:+.1f} points" in text
-    signs = {(True, True): "Every per-task effect is a loss", (False, False): "Every per-task effect is a gain"}
-    assert signs.get((low["effect"] < 0, high["effect"] < 0), "Per-task effects range from") in text
+    ranked = effects[effects["ci_low"].notna()] if effects["ci_low"].notna().any() else effects
+    low, high = ranked.iloc[0], ranked.iloc[-1]
+    assert len(ranked) >= 2 and f"{low['task']} ({low['effect']:+.1f} points" in text and f"{high['task']} ({high['effect']:+.1f} points" in text
+    which = "Per-task effects" if len(ranked) == len(effects) else "Per-task effects of the tasks with an interval"
+    signs = {(True, True): f"{which} are all losses", (False, False): f"{which} are all gains"}
+    assert signs.get((low["effect"] < 0, high["effect"] < 0), f"{which} range from") in text
     shuffled = found.controls.set_index("run_id").loc["k1-shuffled"]
     assert f"shuffled_labels on {shuffled['tasks']} seed {int(shuffled['seed'])}: -5.0 points" in text
     effects = answer.effect_sizes(found)
@@ -271,8 +274,8 @@ def test_tasks_not_yet_told_apart_wait_and_the_rest_are_fitted(tmp_path, table):
     results = pd.concat([table, block], ignore_index=True)
     inputs = load_analysis(_folder(tmp_path, results, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
     scores = findings.primary_scores(inputs)
-    kept, left_out = findings.identified_runs(scores)
-    assert left_out == ["newtask1", "newtask2"] and "k4-block" not in kept
+    kept, left_out, lone = findings.identified_runs(scores)
+    assert left_out == ["newtask1", "newtask2"] and lone == [] and "k4-block" not in kept
     assert kept == set(scores.loc[scores["k"] > 0, "run_id"]) - {"k4-block"}
     found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
     trained = scores.loc[scores["k"] > 0, "run_id"].nunique()
@@ -285,3 +288,39 @@ def test_tasks_not_yet_told_apart_wait_and_the_rest_are_fitted(tmp_path, table):
     plain.mkdir()
     without = answer.compute_findings(load_analysis(_folder(plain, table, {"primary_endpoint": ENDPOINT}), plain / "out"), n_boot=300, n_perm=99)
     assert (without.k_effect["runs_note"] == "").all() and "wait until the design" not in answer.answer_summary(without)
+
+
+def test_the_k_sentence_splits_more_tasks_from_more_steps_where_the_amount_varies():
+    row = {"endpoint": "primary", "k_effect": -4.0, "k_ci_low": -6.0, "k_ci_high": -2.0, "p_value": 0.01, "note": "",
+           "k_effect_fixed_total": -1.0, "k_total_ci_low": -3.0, "k_total_ci_high": 1.0, "p_value_fixed_total": 0.4,
+           "budget_effect": -3.0, "budget_ci_low": -4.0, "budget_ci_high": -2.0, "runs_note": ""}
+    text = " ".join(answer._k_sentences(SimpleNamespace(k_effect=pd.DataFrame([row]))))
+    assert ("doubling k at the same steps per task (so twice the total) changes the score by -4.00 points "
+            "(95% CI -6.00 to -2.00, permutation p = 0.01); at the same total steps (half as many per task) by -1.00 "
+            "points (95% CI -3.00 to +1.00, permutation p = 0.4); Holm over the two: 0.02 and 0.4.") in text
+    assert text.endswith("Doubling the steps per task on the same tasks changes it by -3.00 points (95% CI -4.00 to -2.00).")
+    one_amount = row | {"k_effect_fixed_total": np.nan, "p_value_fixed_total": np.nan}
+    assert answer._k_sentences(SimpleNamespace(k_effect=pd.DataFrame([one_amount]))) == [
+        "Beyond which tasks were chosen, doubling k changes the score by -4.00 points (95% CI -6.00 to -2.00, permutation p = 0.01)."]
+
+
+def test_a_task_in_one_run_waits_and_leaves_the_k_effect_unchanged(tmp_path, table):
+    # A run whose task no other run has is fitted exactly by its own task effect: it moves no other estimate, but
+    # resampling runs would drop every resample without it. It waits, and the k effect is the same to the digit.
+    first = table[table["run_id"] == table.loc[table["k"] == 2, "run_id"].iloc[0]]
+    lone = first.assign(run_id="k3-lone", k=3, tasks=first["tasks"].iloc[0] + "+lonetask", value=first["value"] - 7.0)
+    with_lone = tmp_path / "lone"
+    with_lone.mkdir()
+    inputs = load_analysis(_folder(with_lone, pd.concat([table, lone], ignore_index=True), {"primary_endpoint": ENDPOINT}),
+                           with_lone / "out")
+    kept, aliased, lone_tasks = findings.identified_runs(findings.primary_scores(inputs))
+    assert aliased == [] and lone_tasks == ["lonetask"] and "k3-lone" not in kept
+    design = effects.task_design(stats.task_runs(findings.primary_scores(inputs), include_untrained=False))
+    assert "lonetask" in design.names  # the full table does identify it: only the fit's resampling is spared
+    fit = findings.task_count_effect(inputs, n_perm=99, n_boot=300)
+    plain = findings.task_count_effect(load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out"),
+                                       n_perm=99, n_boot=300)
+    assert fit.summary["k_effect"].iloc[0] == pytest.approx(plain.summary["k_effect"].iloc[0], abs=1e-9)
+    assert fit.summary["runs_note"].iloc[0].endswith(
+        "runs with lonetask wait until those tasks are in more runs (a task's only run fits its effect exactly and "
+        "tells nothing about the rest)")

@@ -10,7 +10,7 @@ import pytest
 from analysis_tables import make_results
 from scipy import stats as scipy_stats
 
-from xit.analysis import effects, stats
+from xit.analysis import effects, spread, stats
 from xit.analysis.results import run_scores, validate_results
 from xit.errors import XitConfigError
 
@@ -138,6 +138,48 @@ def test_training_amount_per_task_enters_only_where_the_total_budget_varies():
         effects.task_count_effect(tied)
 
 
+def both_budgets(rng: np.random.Generator, k_slope: float, amount_slope: float, noise: float = 2.0) -> pd.DataFrame:
+    """The study's factorial: every subset of 4 tasks at 60 steps per task and at a fixed total of 60 steps."""
+    per_task = score_table(factorial(4), rng, k_slope=k_slope, noise=noise).assign(steps_per_task=60.0)
+    total = score_table(factorial(4), rng, k_slope=k_slope, noise=noise)
+    total = total.assign(run_id=total["run_id"] + "-total", steps_per_task=60.0 / total["k"])
+    table = pd.concat([per_task, total], ignore_index=True)
+    return table.assign(score=table["score"] + amount_slope * np.log2(table["steps_per_task"] / 60.0))
+
+
+def test_the_k_effect_at_a_fixed_total_is_the_k_term_minus_the_amount_term():
+    rng = np.random.default_rng(13)
+    exact = effects.task_count_effect(both_budgets(rng, k_slope=-4.0, amount_slope=-3.0, noise=0.0), n_perm=99,
+                                      n_boot=200).summary.iloc[0]
+    assert exact["budget"].startswith("log2")
+    assert exact["k_effect"] == pytest.approx(-4.0) and exact["budget_effect"] == pytest.approx(-3.0)
+    assert exact["k_effect_fixed_total"] == pytest.approx(-1.0)  # doubling k and halving each task's steps
+    assert exact["p_value_fixed_total"] == pytest.approx(1 / 100)  # exact fit: no permutation reaches it
+    assert exact["k_total_ci_low"] == pytest.approx(-1.0) and exact["budget_ci_high"] == pytest.approx(-3.0)
+    # the k term equal to the amount term: more tasks at the same total changes nothing, and the test says so
+    rows = pd.DataFrame([effects.task_count_effect(both_budgets(rng, k_slope=-3.0, amount_slope=-3.0), n_perm=99,
+                                                   n_boot=100, seed=i).summary.iloc[0] for i in range(60)])
+    assert 0.0 <= (rows["p_value_fixed_total"] < 0.05).mean() <= 0.15
+    assert rows["k_effect"].mean() == pytest.approx(-3.0, abs=0.5)  # at the same steps per task, k still costs 3
+    assert rows["k_effect_fixed_total"].mean() == pytest.approx(0.0, abs=0.5)
+    assert ((rows["k_total_ci_low"] < 0.0) & (rows["k_total_ci_high"] > 0.0)).mean() >= 0.85
+    fixed = effects.task_count_effect(score_table(factorial(4), rng), n_perm=99, n_boot=100).summary.iloc[0]
+    assert np.isnan(fixed["k_effect_fixed_total"]) and np.isnan(fixed["budget_ci_low"])  # one amount: no such split
+
+
+def test_a_task_in_too_few_runs_gets_its_effect_but_no_interval():
+    rng = np.random.default_rng(17)
+    table = pd.concat([score_table(factorial(4), rng),
+                       score_table([("anli", "mrpc")], rng, task_effect=EFFECTS | {"mrpc": 4.0}, seeds=(1,))],
+                      ignore_index=True)
+    te = effects.task_count_effect(table, n_perm=99, n_boot=200).task_effects.set_index("task")
+    # mrpc is in one run, so that run fits it exactly and every resample would agree: no interval, a note instead
+    assert te.loc["mrpc", "n_runs_with"] == 1 and np.isnan(te.loc["mrpc", "ci_low"]) and np.isnan(te.loc["mrpc", "ci_high"])
+    assert te.loc["mrpc", "note"] == "1 of 31 runs have the task: too few on one side for an interval"
+    assert np.isfinite(te.loc["mrpc", "effect"])
+    assert te.drop("mrpc")["ci_low"].notna().all() and not te.drop("mrpc")["note"].str.contains("too few").any()
+
+
 def test_controls_and_untrained_runs_are_left_out_and_small_designs_get_a_note():
     rng = np.random.default_rng(5)
     table = score_table(factorial(4), rng)
@@ -157,24 +199,24 @@ def test_controls_and_untrained_runs_are_left_out_and_small_designs_get_a_note()
 def test_subset_spread_matches_subset_spread_and_is_calibrated_without_interactions():
     rng = np.random.default_rng(11)
     tables = [score_table(factorial(5), rng) for _ in range(100)]
-    spread = pd.concat([effects.subset_spread_vs_additive(t, n_sim=300, seed=i) for i, t in enumerate(tables)])
+    rows = pd.concat([spread.subset_spread_vs_additive(t, n_sim=300, seed=i) for i, t in enumerate(tables)])
     plain = stats.subset_spread(tables[0].assign(score=tables[0]["score"])).set_index("k")["std"]
-    first = effects.subset_spread_vs_additive(tables[0], n_sim=300, seed=0).set_index("k")
+    first = spread.subset_spread_vs_additive(tables[0], n_sim=300, seed=0).set_index("k")
     assert first["observed_sd"].to_numpy()[:-1] == pytest.approx(plain.to_numpy()[:-1])
     assert first.loc[5, "note"] == "one subset at this k: no spread" and (first["noise_from"] == "seed replicates").all()
-    tested = spread[spread["k"].between(2, 3)]  # ten subsets at each
+    tested = rows[rows["k"].between(2, 3)]  # ten subsets at each
     assert (tested["p_value"] < 0.05).mean() <= 0.09
     assert ((tested["excess_ci_low"] < 0) & (tested["excess_ci_high"] > 0)).mean() >= 0.88
 
 
 def test_subset_spread_beyond_additive_is_detected():
     rng = np.random.default_rng(12)
-    rows = pd.concat([effects.subset_spread_vs_additive(score_table(factorial(5), rng, subset_noise=4.0), n_sim=300, seed=i)
+    rows = pd.concat([spread.subset_spread_vs_additive(score_table(factorial(5), rng, subset_noise=4.0), n_sim=300, seed=i)
                       for i in range(40)])
     tested = rows[rows["k"].between(2, 3)]
     assert (tested["excess"] > 0).mean() >= 0.85
     assert (tested["p_value"] < 0.05).mean() >= 0.85
-    few = effects.subset_spread_vs_additive(score_table(factorial(3), rng), n_sim=100).set_index("k")
+    few = spread.subset_spread_vs_additive(score_table(factorial(3), rng), n_sim=100).set_index("k")
     assert few.loc[2, "note"] == "" and few.loc[1, "n_subsets"] == 3
 
 
@@ -193,7 +235,7 @@ def test_the_same_subset_at_two_budgets_is_two_conditions_not_seed_noise():
                                  run_id=table["run_id"] + ("-per-task" if per_task else "-total"))
             tables.append(table)
         both = pd.concat(tables, ignore_index=True).drop_duplicates(subset=["tasks", "seed", "steps_per_task"])
-        rows = effects.subset_spread_vs_additive(both, n_sim=100, seed=i).set_index("k")
+        rows = spread.subset_spread_vs_additive(both, n_sim=100, seed=i).set_index("k")
         assert rows.loc[2, "n_subsets"] == 12 and rows.loc[1, "n_subsets"] == 4  # k=1: one budget, 60 steps either way
         noise_sd.append(rows.loc[2, "noise_sd"])
     assert 1.5 <= float(np.median(noise_sd)) <= 2.5

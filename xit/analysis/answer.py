@@ -122,37 +122,66 @@ def _training_sentence(found: Findings) -> str:
             f"({_interval(_get(row, 'ci_low'), _get(row, 'ci_high'), _get(row, 'note', ''))}{p_text}).")
 
 
-def _task_sentences(found: Findings) -> list[str]:
-    out = []
+def _describe_task(row: pd.Series) -> str:
+    return f"{row['task']} ({_points(row['effect'])}, {_interval(row['ci_low'], row['ci_high'], 'no interval')}; {row['estimate']})"
+
+
+def _task_effect_sentences(found: Findings) -> list[str]:
+    """The range of per-task effects, over the tasks with an interval where some lack one (too few runs)."""
     effects = found.task_effects.dropna(subset=["effect"]) if "effect" in found.task_effects else found.task_effects.iloc[:0]
-    if len(effects):
-        ranked = effects.sort_values("effect", ascending=False)
-        best, worst = ranked.iloc[0], ranked.iloc[-1]
-        describe = lambda row: (f"{row['task']} ({_points(row['effect'])}, "
-                                f"{_interval(row['ci_low'], row['ci_high'], 'no interval')}; {row['estimate']})")
-        # "Largest effect" would name the smallest loss when every task lowers the score: say which way they go.
-        if len(ranked) == 1:
-            out.append(f"The one per-task effect is {describe(best)}.")
-        elif best["effect"] < 0:
-            out.append(f"Every per-task effect is a loss: the smallest is {describe(best)}, the largest {describe(worst)}.")
-        elif worst["effect"] > 0:
-            out.append(f"Every per-task effect is a gain: the largest is {describe(best)}, the smallest {describe(worst)}.")
-        else:
-            out.append(f"Per-task effects range from {describe(worst)} to {describe(best)}.")
-    k = _primary_row(found.k_effect)
-    if pd.notna(_get(k, "k_effect")):
-        p = float(_get(k, "p_value"))
-        out.append(f"Beyond which tasks were chosen, doubling k changes the score by {float(_get(k, 'k_effect')):+.2f} points "
-                   f"({_interval(_get(k, 'k_ci_low'), _get(k, 'k_ci_high'), _get(k, 'note', ''), 2)}"
-                   + (f", permutation p = {p:.3g}" if not np.isnan(p) else "") + ").")
-        if str(_get(k, "runs_note", "") or ""):
-            out.append(f"This k effect and the subset spread below use {_get(k, 'runs_note')}.")
+    if effects.empty:
+        return []
+    with_interval = effects[effects["ci_low"].notna()]
+    scarce = effects[effects["ci_low"].isna()] if len(with_interval) else effects.iloc[:0]
+    ranked = (with_interval if len(with_interval) else effects).sort_values("effect", ascending=False)
+    best, worst = ranked.iloc[0], ranked.iloc[-1]
+    which = "Per-task effects" if scarce.empty else "Per-task effects of the tasks with an interval"
+    # "Largest effect" would name the smallest loss when every task lowers the score: say which way they go.
+    if len(ranked) == 1:
+        out = [f"The one per-task effect{' with an interval' if len(scarce) else ''} is {_describe_task(best)}."]
+    elif best["effect"] < 0:
+        out = [f"{which} are all losses: the smallest is {_describe_task(best)}, the largest {_describe_task(worst)}."]
+    elif worst["effect"] > 0:
+        out = [f"{which} are all gains: the largest is {_describe_task(best)}, the smallest {_describe_task(worst)}."]
     else:
-        out.append(f"The effect of k beyond composition is {str(_get(k, 'note', 'not estimated')).rstrip('.')}.")
+        out = [f"{which} range from {_describe_task(worst)} to {_describe_task(best)}."]
+    if len(scarce):
+        out.append(f"{', '.join(sorted(scarce['task']))} {'is' if len(scarce) == 1 else 'are'} in too few runs for an "
+                   f"interval so far ({scarce['effect'].min():+.1f} to {scarce['effect'].max():+.1f} points).")
+    return out
+
+
+def _k_sentences(found: Findings) -> list[str]:
+    """The k effect beyond composition; where the amount per task varies, at the same steps per task and at the same
+    total (Holm over the two), and what doubling the steps per task does."""
+    k = _primary_row(found.k_effect)
+    if pd.isna(_get(k, "k_effect")):
+        return [f"The effect of k beyond composition is {str(_get(k, 'note', 'not estimated')).rstrip('.')}."]
+    note = _get(k, "note", "")
+    estimate = lambda value, low, high, p: (f"{float(_get(k, value)):+.2f} points ({_interval(_get(k, low), _get(k, high), note, 2)}"
+                                           + (f", permutation p = {float(_get(k, p)):.3g}" if pd.notna(_get(k, p)) else "") + ")")
+    if pd.isna(_get(k, "k_effect_fixed_total")):
+        out = [f"Beyond which tasks were chosen, doubling k changes the score by {estimate('k_effect', 'k_ci_low', 'k_ci_high', 'p_value')}."]
+    else:
+        pair = [float(_get(k, "p_value")), float(_get(k, "p_value_fixed_total"))]
+        adjusted = holm(pair) if not np.isnan(pair).any() else None
+        out = [f"Beyond which tasks were chosen, doubling k at the same steps per task (so twice the total) changes the "
+               f"score by {estimate('k_effect', 'k_ci_low', 'k_ci_high', 'p_value')}; at the same total steps (half as "
+               f"many per task) by {estimate('k_effect_fixed_total', 'k_total_ci_low', 'k_total_ci_high', 'p_value_fixed_total')}"
+               + (f"; Holm over the two: {adjusted[0]:.3g} and {adjusted[1]:.3g}" if adjusted is not None else "") + ". "
+               f"Doubling the steps per task on the same tasks changes it by {float(_get(k, 'budget_effect')):+.2f} points "
+               f"({_interval(_get(k, 'budget_ci_low'), _get(k, 'budget_ci_high'), note, 2)})."]
+    if str(_get(k, "runs_note", "") or ""):
+        out.append(f"This k effect and the subset spread below use {_get(k, 'runs_note')}.")
+    return out
+
+
+def _task_sentences(found: Findings) -> list[str]:
+    out = _task_effect_sentences(found) + _k_sentences(found)
     mean = found.all_vs_best[found.all_vs_best["language"] == "mean"] if "language" in found.all_vs_best else found.all_vs_best.iloc[:0]
     if len(mean):
-        out.append(f"On the same items, the all-task run ({_get(mean, 'run_a')}) scores {_points(float(_get(mean, 'difference')))} "
-                   f"against the best single-task run ({_get(mean, 'run_b')}; paired "
+        out.append(f"On the same items, the largest-k run ({_get(mean, 'run_a')}, k = {int(_get(mean, 'k_a'))}) scores "
+                   f"{_points(float(_get(mean, 'difference')))} against the best single-task run ({_get(mean, 'run_b')}; paired "
                    f"{_interval(_get(mean, 'ci_low'), _get(mean, 'ci_high'), _get(mean, 'note', ''))}).")
     return out
 

@@ -1,4 +1,4 @@
-"""The number of tasks k versus task composition: an additive task model, a k term beyond it, subset spread.
+"""The number of tasks k versus task composition: an additive task model and a k term beyond it.
 
 The **additive model** says a trained run's score is an intercept plus one effect per task it trained on (plus a
 log2(per-task amount) term where the total training budget varies across runs). The **k effect beyond
@@ -6,13 +6,20 @@ composition** is the coefficient of a log2(k) term added to that model, in point
 means that training on more tasks costs points beyond what the individual tasks bring (interference),
 positive that tasks gain from each other. Only trained runs (k >= 1) of kind "task" (or without a kind) enter.
 
+With the amount term, that coefficient doubles k *at the same amount per task*, so the total doubles too. The
+same fit also answers at the *same total* (each task gets half as much): since log2(amount) = log2(total) -
+log2(k), that effect is the k coefficient minus the amount coefficient, and its test puts log2(total) in place
+of log2(amount) in the null model (fixed_total_design). Together they separate "more tasks" from "more steps".
+
 Its p-value is a Freedman–Lane permutation test (Freedman & Lane 1983, J. Bus. Econ. Stat. 1(4); Anderson &
 Robinson 2001, Aust. N. Z. J. Stat. 43(1)): residuals of the additive model are permuted across runs, added back
 to its fit, and the full model is refitted; the statistic is the t of log2(k). Intervals are percentile
 bootstraps that resample runs with replacement (pairs bootstrap; resamples whose design no longer identifies the
-model are dropped and counted).
-"""
+model are dropped and counted). A task effect gets an interval only where at least MIN_FOR_INTERVAL runs have
+the task and as many lack it: a task in one run is fitted exactly by it, so every resample would agree.
 
+The subset spread against the same additive model is in xit.analysis.spread.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -21,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xit.analysis.stats import AMOUNT_COLUMN, GROUP, MIN_FOR_INTERVAL, condition_labels, task_runs
+from xit.analysis.stats import AMOUNT_COLUMN, GROUP, MIN_FOR_INTERVAL, task_runs
 from xit.errors import XitConfigError
 
 KEYS = GROUP + ["layer"]
@@ -52,7 +59,8 @@ class TaskCountEffect:
     predictions: pd.DataFrame
 
 
-def _rank(x: np.ndarray) -> int:
+def matrix_rank(x: np.ndarray) -> int:
+    """Numerical rank of a design matrix."""
     return int(np.linalg.matrix_rank(x))
 
 
@@ -128,8 +136,8 @@ def task_design(runs: pd.DataFrame, amount_column: str | None = AMOUNT_COLUMN) -
 
 def aliased_columns(design: Design) -> list[str]:
     """The additive model's columns that others can stand in for (none when its effects are identified)."""
-    rank, p = _rank(design.additive), design.additive.shape[1]
-    return [] if rank == p else [name for j, name in enumerate(design.names) if _rank(np.delete(design.additive, j, axis=1)) == rank]
+    rank, p = matrix_rank(design.additive), design.additive.shape[1]
+    return [] if rank == p else [name for j, name in enumerate(design.names) if matrix_rank(np.delete(design.additive, j, axis=1)) == rank]
 
 
 def check_additive(design: Design, where: str) -> None:
@@ -147,10 +155,10 @@ def check_k_term(design: Design, k_values: list[int], where: str) -> None:
         raise XitConfigError(f"{where}: every trained run has k={k_values[0]}; a k effect needs trained runs at two or "
                              "more values of k (add them to the grid's k list).")
     check_additive(design, where)
-    if _rank(design.full) > _rank(design.additive):
+    if matrix_rank(design.full) > matrix_rank(design.additive):
         return
     p = design.additive.shape[1]
-    if design.budget == "term" and _rank(np.delete(design.full, p - 1, axis=1)) == p:
+    if design.budget == "term" and matrix_rank(np.delete(design.full, p - 1, axis=1)) == p:
         raise XitConfigError(
             f"{where}: log2(k) and log2({design.names[p - 1].removeprefix('log2(').removesuffix(')')}) are aliased "
             "(the per-task amount is a function of k), so the k effect cannot be told from the budget per task. "
@@ -161,6 +169,15 @@ def check_k_term(design: Design, k_values: list[int], where: str) -> None:
         "separate the number of tasks from which tasks were chosen. Typical cause: one subset per k (e.g. the single "
         "tasks and the full pool only). Add two or more different subsets at some intermediate k."
     )
+
+
+def fixed_total_design(design: Design) -> Design:
+    """The same full model with log2(total amount) in place of log2(per-task amount): its k term holds the total
+    fixed. Only for budget "term" (design.additive's last column is log2 amount, design.full's is log2 k)."""
+    log_k = design.full[:, -1:]
+    additive = np.hstack([design.additive[:, :-1], design.additive[:, -1:] + log_k])
+    return Design(additive, np.hstack([additive, log_k]), [*design.names[:-1], "log2(total amount)"], design.tasks,
+                  design.budget)
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +237,8 @@ def check_settings(level: float, **counts: int) -> None:
             raise XitConfigError(f"{name}={count} is too few: use at least 19 (p cannot go below 1/({name}+1)), e.g. 999")
 
 
-def _few_note(n: int, df: int) -> str:
+def few_runs_note(n: int, df: int) -> str:
+    """The note for a fit with too few residual degrees of freedom for an interval ('' when there are enough)."""
     return f"too few runs (n={n}, residual df={df}) for an interval or a p-value" if df < MIN_FOR_INTERVAL else ""
 
 
@@ -259,144 +277,51 @@ def _one_group(keys: dict, group: pd.DataFrame, design: Design, y: np.ndarray, n
     n, df = len(y), design.residual_df
     coef_full, fitted_full = _fit(design.full, y)
     coef_add, fitted_add = _fit(design.additive, y)
-    note = _few_note(n, df)
+    note = few_runs_note(n, df)
     few = bool(note)
     boot_full = pairs_bootstrap(design.full, y, n_boot, np.random.default_rng([seed, 1])) if not few else np.empty((0, 0))
     boot_add = pairs_bootstrap(design.additive, y, n_boot, np.random.default_rng([seed, 2])) if not few else np.empty((0, 0))
     if not few and len(boot_full) < 0.9 * n_boot:
         note = f"only {len(boot_full)} of {n_boot} resamples of runs identified the model: the interval is rough"
     k_low, k_high = _interval(boot_full[:, -1], level) if not few else (np.nan, np.nan)
-    p_budget = design.additive.shape[1] - 1
     summary = keys | {
         "n_runs": n, "n_subsets": group["tasks"].nunique(),
         "k_values": ",".join(str(k) for k in sorted(group["k"].unique())), "budget": BUDGET[design.budget],
         "k_effect": float(coef_full[-1]), "k_ci_low": k_low, "k_ci_high": k_high,
         "p_value": freedman_lane_p(design, y, n_perm, np.random.default_rng([seed, 0])) if not few else np.nan,
         "n_perm": n_perm if not few else 0, "n_boot_used": len(boot_full),
-        "budget_effect": float(coef_full[p_budget]) if design.budget == "term" else np.nan,
+        **_amount_terms(design, y, coef_full, boot_full, n_perm, level, seed, few),
         "residual_sd": float(np.sqrt(((y - fitted_full) ** 2).sum() / df)) if df > 0 else np.nan,
         "residual_df": df, "note": note,
     }
     sets = _task_sets(group["tasks"])
     effects = []
     for j, task in enumerate(design.tasks, start=1):
-        low, high = _interval(boot_add[:, j], level) if not few else (np.nan, np.nan)
+        with_task = sum(task in s for s in sets)
+        scarce = min(with_task, n - with_task) < MIN_FOR_INTERVAL
+        low, high = _interval(boot_add[:, j], level) if not (few or scarce) else (np.nan, np.nan)
+        task_note = (f"{with_task} of {n} runs have the task: too few on one side for an interval" if scarce and not few
+                     else summary["note"])
         effects.append(keys | {"task": task, "effect": float(coef_add[j]), "ci_low": low, "ci_high": high,
-                               "n_runs_with": sum(task in s for s in sets), "note": summary["note"]})
+                               "n_runs_with": with_task, "note": task_note})
     columns = [c for c in ("run_id", "k", "tasks", "seed") if c in group.columns]
     predictions = group[columns].assign(**keys, score=y, additive=fitted_add, with_k_term=fitted_full,
                                         residual=y - fitted_add)
     return summary, effects, predictions[list(keys) + columns + ["score", "additive", "with_k_term", "residual"]]
 
 
-def subset_spread_vs_additive(scores: pd.DataFrame, n_sim: int = 2000, level: float = 0.95, seed: int = 0,
-                              amount_column: str | None = AMOUNT_COLUMN, value_column: str | None = None) -> pd.DataFrame:
-    """Per target × direction × metric × layer × k: SD over subsets (each averaged over seeds), observed vs additive.
-
-    A subset trained at two amounts per task (both budget policies) is two conditions (condition_labels): seeds of
-    one condition are its replicates, and n_subsets counts conditions.
-
-    predicted_sd = sqrt(fitted_sd² + noise² · mean(1/seeds per subset)): the spread of the fitted model's subset
-    means (additive, plus the log2(k) term where the design identifies it; constant within a k, it adds no spread)
-    plus seed noise, its variance pooled over seed replicates of the same subset (the additive residuals when there
-    are none: conservative). excess = observed_sd - predicted_sd. A parametric bootstrap (fitted model + Gaussian
-    noise, refitted n_sim times) gives the interval excess - central quantiles of excess*, and the one-sided p
-    (more spread than additive tasks explain) of the lack-of-fit ratio at k (Spread.lack_of_fit), whose null
-    distribution does not depend on the unknown task effects or noise level.
-    """
-    check_settings(level, n_sim=n_sim)
-    runs, value = trained_runs(scores, value_column, amount_column)
-    checked = []
-    for keys, group in groups(runs):
-        design = task_design(group, amount_column)
-        check_additive(design, " ".join(str(v) for v in keys.values()) or "run-score table")
-        checked.append((keys, group, design))
-    out = []
-    for keys, group, design in checked:
-        out.extend(_spread_rows(keys, group, design, group[value].to_numpy(dtype=float), n_sim, level, seed, amount_column))
-    return pd.DataFrame(out)
-
-
-@dataclass(frozen=True)
-class _Spread:
-    """What the spread statistic needs from one group's design."""
-
-    hat: np.ndarray  # fitted values = hat @ y
-    members: np.ndarray  # subsets × runs, 1 where the run trained on that subset
-    subset_k: np.ndarray
-    pure_error_df: int
-    residual_df: int
-
-    @property
-    def averaging(self) -> np.ndarray:
-        """subsets × runs: subset means = averaging @ y."""
-        return self.members / self.members.sum(axis=1, keepdims=True)
-
-    def noise_var(self, y: np.ndarray) -> np.ndarray:
-        """Seed-noise variance per column of y (n × B): pooled over seed replicates, else additive residuals."""
-        if self.pure_error_df >= MIN_FOR_INTERVAL:
-            return ((y - self.members.T @ (self.averaging @ y)) ** 2).sum(axis=0) / self.pure_error_df
-        return ((y - self.hat @ y) ** 2).sum(axis=0) / self.residual_df
-
-    def lack_of_fit(self, y: np.ndarray, at_k: np.ndarray) -> np.ndarray:
-        """Mean over subsets at one k of seeds·(subset mean - fitted)², over the seed-noise variance, per column of y.
-
-        Under an additive truth with Gaussian noise its distribution is free of the task effects and of the noise
-        level, so the parametric bootstrap p-value based on it is exact up to Monte Carlo error.
-        """
-        gap = self.averaging @ (y - self.hat @ y)
-        return (self.members[at_k].sum(axis=1)[:, None] * gap[at_k] ** 2).mean(axis=0) / self.noise_var(y)
-
-    def excess(self, y: np.ndarray, at_k: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """observed SD, fitted SD, predicted SD and excess at one k, per column of y."""
-        observed = (self.averaging @ y)[at_k].std(axis=0, ddof=1)
-        fitted = (self.averaging @ (self.hat @ y))[at_k].std(axis=0, ddof=1)
-        predicted = np.sqrt(fitted**2 + self.noise_var(y) * (1.0 / self.members[at_k].sum(axis=1)).mean())
-        return observed, fitted, predicted, observed - predicted
-
-
-def _spread_design(group: pd.DataFrame, design: Design, amount_column: str | None) -> _Spread:
-    x = design.full if _rank(design.full) > _rank(design.additive) else design.additive
-    subsets, codes = np.unique(condition_labels(group, amount_column).to_numpy(), return_inverse=True)
-    members = np.zeros((len(subsets), len(group)))
-    members[codes, np.arange(len(group))] = 1.0
-    return _Spread(hat=x @ np.linalg.pinv(x), members=members, subset_k=group.groupby(codes)["k"].first().to_numpy(),
-                   pure_error_df=len(group) - len(subsets), residual_df=len(group) - x.shape[1])
-
-
-def _spread_rows(keys: dict, group: pd.DataFrame, design: Design, y: np.ndarray, n_sim: int, level: float,
-                 seed: int, amount_column: str | None) -> list[dict]:
-    """subset_spread_vs_additive's rows for one group."""
-    spread = _spread_design(group, design, amount_column)
-    replicated = spread.pure_error_df >= MIN_FOR_INTERVAL
-    enough = replicated or spread.residual_df >= MIN_FOR_INTERVAL
-    y_sim = None
-    if enough:
-        fitted, noise_sd = spread.hat @ y, float(np.sqrt(spread.noise_var(y[:, None])[0]))
-        y_sim = fitted[:, None] + np.random.default_rng([seed, 3]).normal(0.0, noise_sd, size=(len(y), n_sim))
-    rows = []
-    for k in sorted(np.unique(spread.subset_k)):
-        at_k = spread.subset_k == k
-        m = int(at_k.sum())
-        row = keys | {"k": int(k), "n_subsets": m, "n_runs": int(spread.members[at_k].sum()),
-                      "observed_sd": np.nan, "fitted_sd": np.nan, "noise_sd": np.nan, "predicted_sd": np.nan,
-                      "excess": np.nan, "excess_ci_low": np.nan, "excess_ci_high": np.nan, "p_value": np.nan,
-                      "noise_from": "seed replicates" if replicated else "additive residuals", "note": ""}
-        if m < 2:
-            rows.append(row | {"note": "one subset at this k: no spread"})
-            continue
-        observed, fitted_sd, predicted, excess = (float(v[0]) for v in spread.excess(y[:, None], at_k))
-        row |= {"observed_sd": observed, "fitted_sd": fitted_sd, "predicted_sd": predicted, "excess": excess,
-                "noise_sd": float(np.sqrt(spread.noise_var(y[:, None])[0]))}
-        if not enough:
-            row["note"] = _few_note(len(y), spread.residual_df)
-        elif m < MIN_FOR_INTERVAL:
-            row["note"] = f"too few subsets (n={m}) for an interval"
-        else:
-            null = spread.excess(y_sim, at_k)[3]
-            low, high = np.quantile(null, [(1 - level) / 2, (1 + level) / 2])
-            lack = float(spread.lack_of_fit(y[:, None], at_k)[0])
-            row |= {"excess_ci_low": excess - float(high), "excess_ci_high": excess - float(low),
-                    "p_value": float((1 + np.sum(spread.lack_of_fit(y_sim, at_k) >= lack * (1 - 1e-12))) / (1 + n_sim))}
-        rows.append(row)
-    return rows
+def _amount_terms(design: Design, y: np.ndarray, coef_full: np.ndarray, boot_full: np.ndarray, n_perm: int,
+                  level: float, seed: int, few: bool) -> dict:
+    """Where the amount per task varies (budget "term"): its own effect per doubling, and the k effect at a fixed
+    total (k coefficient minus amount coefficient) with its interval and Freedman–Lane p; NaN otherwise."""
+    out = {"budget_effect": np.nan, "budget_ci_low": np.nan, "budget_ci_high": np.nan, "k_effect_fixed_total": np.nan,
+           "k_total_ci_low": np.nan, "k_total_ci_high": np.nan, "p_value_fixed_total": np.nan}
+    if design.budget != "term":
+        return out
+    j = design.additive.shape[1] - 1
+    out |= {"budget_effect": float(coef_full[j]), "k_effect_fixed_total": float(coef_full[-1] - coef_full[j])}
+    if not few:
+        out["budget_ci_low"], out["budget_ci_high"] = _interval(boot_full[:, j], level)
+        out["k_total_ci_low"], out["k_total_ci_high"] = _interval(boot_full[:, -1] - boot_full[:, j], level)
+        out["p_value_fixed_total"] = freedman_lane_p(fixed_total_design(design), y, n_perm, np.random.default_rng([seed, 4]))
+    return out

@@ -14,7 +14,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from xit.analysis import effects, items, stats
+from xit.analysis import effects, items, spread, stats
 from xit.analysis.inputs import AnalysisInputs
 from xit.analysis.multiplicity import primary_then_secondary
 from xit.errors import XitConfigError
@@ -56,32 +56,43 @@ def _refused(reason: str) -> pd.DataFrame:
     return pd.DataFrame([{"note": f"not estimated: {reason}"}])
 
 
-def identified_runs(scores: pd.DataFrame) -> tuple[set[str], list[str]]:
-    """The trained task runs whose tasks the additive model can tell apart, and the tasks left out with their runs.
+def identified_runs(scores: pd.DataFrame) -> tuple[set[str], list[str], list[str]]:
+    """The trained task runs the k fit uses; the tasks left out because the additive model cannot tell them apart
+    yet; and the tasks left out because one run alone has them.
 
     A grid part-way through can hold tasks that so far were only trained together (a nested order adds them in
-    blocks until another order separates them). Their runs wait; every other run is fitted."""
+    blocks until another order separates them): their runs wait. A task in a single run is fitted exactly by that
+    run (leverage 1), so the run changes no other estimate, while resampling runs would drop every resample that
+    misses it: it waits too. Every other run is fitted."""
     runs = stats.task_runs(scores, include_untrained=False)
-    left_out: set[str] = set()
+    aliased_out: set[str] = set()
+    lone_out: set[str] = set()
     while len(runs):
+        sets = runs["tasks"].str.split("+")
         aliased = set(effects.aliased_columns(effects.task_design(runs)))
-        if not aliased:
+        if aliased and not aliased <= set(sets.explode()):
+            return set(), sorted(aliased), []  # the intercept or the amount term: not fixed by leaving tasks out
+        counts = sets.explode().value_counts()
+        lone = set(counts[counts == 1].index) - aliased
+        if not (aliased or lone):
             break
-        if not aliased <= set(runs["tasks"].str.split("+").explode()):
-            return set(), sorted(aliased)  # the intercept or the amount term: not fixed by leaving tasks out
-        left_out |= aliased
-        runs = runs[~runs["tasks"].str.split("+").map(lambda tasks: bool(aliased & set(tasks)))]
-    return set(runs["run_id"]), sorted(left_out)
+        aliased_out |= aliased
+        lone_out |= lone
+        runs = runs[~sets.map(lambda tasks: bool((aliased | lone) & set(tasks)))]
+    return set(runs["run_id"]), sorted(aliased_out), sorted(lone_out - aliased_out)
 
 
 def identified_filter(scores: pd.DataFrame) -> tuple[Callable[[pd.DataFrame], pd.DataFrame], str]:
-    """A filter keeping the baseline and the identified task runs (identified_runs), and a note naming what it left
-    out ('' and the identity when nothing is left out, or when leaving tasks out cannot identify the model)."""
-    kept, left_out = identified_runs(scores)
-    if not (left_out and kept):
+    """A filter keeping the baseline and the task runs identified_runs keeps, and a note naming what it left out
+    ('' and the identity when nothing is left out, or when leaving tasks out cannot identify the model)."""
+    kept, aliased, lone = identified_runs(scores)
+    if not ((aliased or lone) and kept):
         return (lambda table: table), ""
     trained = scores.loc[scores["k"] > 0, "run_id"].nunique()
-    note = f"{len(kept)} of {trained} task runs; runs with {', '.join(left_out)} wait until the design separates those tasks"
+    parts = ([f"runs with {', '.join(aliased)} wait until the design separates those tasks"] if aliased else []) + (
+        [f"runs with {', '.join(lone)} wait until those tasks are in more runs (a task's only run fits its "
+         "effect exactly and tells nothing about the rest)"] if lone else [])
+    note = f"{len(kept)} of {trained} task runs; " + "; ".join(parts)
     return (lambda table: table[table["run_id"].isin(kept) | (table["k"] == 0)]), note
 
 
@@ -133,7 +144,7 @@ def spread_vs_additive(inputs: AnalysisInputs, n_sim: int = 2000, seed: int = 0)
     """(5) Subset spread at each k at the primary endpoint against the additive null (or why not estimated)."""
     keep, runs_note = identified_filter(primary_scores(inputs))
     try:
-        return effects.subset_spread_vs_additive(keep(primary_scores(inputs)), n_sim=n_sim, seed=seed).assign(runs_note=runs_note)
+        return spread.subset_spread_vs_additive(keep(primary_scores(inputs)), n_sim=n_sim, seed=seed).assign(runs_note=runs_note)
     except XitConfigError as err:
         return _refused(str(err))
 
@@ -184,7 +195,8 @@ def paired_all_vs_best(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0
     if table["run_id"].nunique() < 2:
         return _refused(f"no per-item outcomes (runs/<id>/items.parquet) for runs {pair[0]} and {pair[1]}")
     diff = items.item_difference(table, *pair, n_boot=n_boot, seed=seed, scale=1.0)
-    return inputs.primary.rows(diff)
+    k_a = int(primary_scores(inputs).set_index("run_id").loc[pair[0], "k"])
+    return inputs.primary.rows(diff).assign(k_a=k_a)
 
 
 def worst_language_items(inputs: AnalysisInputs, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
