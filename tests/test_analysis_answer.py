@@ -324,3 +324,18 @@ def test_a_task_in_one_run_waits_and_leaves_the_k_effect_unchanged(tmp_path, tab
     assert fit.summary["runs_note"].iloc[0].endswith(
         "runs with lonetask wait until those tasks are in more runs (a task's only run fits its effect exactly and "
         "tells nothing about the rest)")
+
+
+def test_the_effect_size_figure_shows_both_k_effects_and_the_amount_effect(tmp_path, table):
+    found = answer.compute_findings(load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out"),
+                                    n_boot=200, n_perm=99, worst_items=False)
+    row = {"endpoint": "primary", "k_effect": -4.0, "k_ci_low": -6.0, "k_ci_high": -2.0, "note": "",
+           "k_effect_fixed_total": -1.0, "k_total_ci_low": -3.0, "k_total_ci_high": 1.0,
+           "budget_effect": -3.0, "budget_ci_low": -4.0, "budget_ci_high": -2.0}
+    sizes = answer.effect_sizes(dataclasses.replace(found, k_effect=pd.DataFrame([row])))
+    k_rows = sizes[sizes["section"] == "4 k beyond composition"].set_index("effect")
+    assert k_rows.loc["log2(k) term at the same total steps: points per doubling of k", ["estimate", "ci_low", "ci_high"]].tolist() == [-1.0, -3.0, 1.0]
+    assert k_rows.loc["log2(steps per task) term on the same tasks: points per doubling", "estimate"] == -3.0
+    assert k_rows.loc["log2(k) term at the same steps per task: points per doubling of k", "ci_high"] == -2.0
+    plain = answer.effect_sizes(found)
+    assert "log2(k) term: points per doubling of k" in plain["effect"].tolist()  # one amount per task: one k row

@@ -82,8 +82,16 @@ def effect_sizes(found: Findings) -> pd.DataFrame:
     for _, row in found.task_effects.iterrows():
         if "task" in row and pd.notna(row.get("task")):
             add("3 per-task effects", f"task {row['task']} ({row['estimate']})", row.to_frame().T, "effect")
-    add("4 k beyond composition", "log2(k) term: points per doubling of k", _primary_row(found.k_effect), "k_effect",
-        "k_ci_low", "k_ci_high")
+    k = _primary_row(found.k_effect)
+    if pd.notna(_get(k, "k_effect_fixed_total")):  # both budget policies: more tasks and more steps apart
+        add("4 k beyond composition", "log2(k) term at the same steps per task: points per doubling of k", k, "k_effect",
+            "k_ci_low", "k_ci_high")
+        add("4 k beyond composition", "log2(k) term at the same total steps: points per doubling of k", k,
+            "k_effect_fixed_total", "k_total_ci_low", "k_total_ci_high")
+        add("4 k beyond composition", "log2(steps per task) term on the same tasks: points per doubling", k,
+            "budget_effect", "budget_ci_low", "budget_ci_high")
+    else:
+        add("4 k beyond composition", "log2(k) term: points per doubling of k", k, "k_effect", "k_ci_low", "k_ci_high")
     for language, text in (("mean", "all-task − best single task (paired items)"),
                            ("worst", "worst language: all-task − best single task (paired items)")):
         part = found.all_vs_best[found.all_vs_best["language"] == language] if "language" in found.all_vs_best else found.all_vs_best
