@@ -92,8 +92,8 @@ def effect_sizes(found: Findings) -> pd.DataFrame:
             "budget_effect", "budget_ci_low", "budget_ci_high")
     else:
         add("4 k beyond composition", "log2(k) term: points per doubling of k", k, "k_effect", "k_ci_low", "k_ci_high")
-    for language, text in (("mean", "all-task − best single task (paired items)"),
-                           ("worst", "worst language: all-task − best single task (paired items)")):
+    for language, text in (("mean", "largest-k run − best single task (paired items)"),
+                           ("worst", "worst language: largest-k run − best single task (paired items)")):
         part = found.all_vs_best[found.all_vs_best["language"] == language] if "language" in found.all_vs_best else found.all_vs_best
         add("4 k beyond composition" if language == "mean" else "5 robustness", text, part, "difference")
     spread = found.spread.dropna(subset=["excess"]) if "excess" in found.spread else found.spread.iloc[:0]
