@@ -230,7 +230,8 @@ def test_the_answer_states_seed_spread_best_layers_and_the_holm_adjusted_subset_
         assert f"k={int(row.k)} layer {int(row.best_layer)}" in text
     tested = found.spread.dropna(subset=["p_value"])
     smallest = tested["p_value"].min()
-    assert f"p = {smallest:.3g}, the smallest over {len(tested)} k values; {min(1.0, smallest * len(tested)):.3g} after Holm's correction" in text
+    assert (f"lack-of-fit p smallest at k={int(tested.loc[tested['p_value'].idxmin(), 'k'])}, {smallest:.3g}, "
+            f"{min(1.0, smallest * len(tested)):.3g} after Holm's correction over {len(tested)} k values") in text
 
 
 def test_drift_is_related_to_the_primary_score_by_rank(tmp_path):
@@ -339,3 +340,17 @@ def test_the_effect_size_figure_shows_both_k_effects_and_the_amount_effect(tmp_p
     assert k_rows.loc["log2(k) term at the same steps per task: points per doubling of k", "ci_high"] == -2.0
     plain = answer.effect_sizes(found)
     assert "log2(k) term: points per doubling of k" in plain["effect"].tolist()  # one amount per task: one k row
+
+
+def test_the_subset_spread_sentence_gives_the_verdict_after_holm(tmp_path, table):
+    found = answer.compute_findings(load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out"),
+                                    n_boot=200, n_perm=99, worst_items=False)
+    spread = pd.DataFrame({"k": [1, 2, 3], "p_value": [0.3, 0.02, 0.057], "excess": [0.5, 1.0, -1.07],
+                           "observed_sd": [3.0, 6.0, 2.0], "predicted_sd": [2.5, 5.0, 3.07]})
+    text = " ".join(answer._robustness_sentences(dataclasses.replace(found, spread=spread)))
+    assert ("Subset spread against the additive model: no k shows more spread between subsets than additive task "
+            "effects and seed noise explain (lack-of-fit p smallest at k=2, 0.02, 0.06 after Holm's correction over 3 k "
+            "values; there the SD over subsets is 6.0 points against 5.0 predicted).") in text
+    strong = spread.assign(p_value=[0.3, 0.001, 0.057])
+    text = " ".join(answer._robustness_sentences(dataclasses.replace(found, spread=strong)))
+    assert "subsets differ beyond additive task effects at k = 2 (lack-of-fit p smallest at k=2, 0.001, 0.003 after" in text
