@@ -354,3 +354,13 @@ def test_the_subset_spread_sentence_gives_the_verdict_after_holm(tmp_path, table
     strong = spread.assign(p_value=[0.3, 0.001, 0.057])
     text = " ".join(answer._robustness_sentences(dataclasses.replace(found, spread=strong)))
     assert "subsets differ beyond additive task effects at k = 2 (lack-of-fit p smallest at k=2, 0.001, 0.003 after" in text
+
+
+@pytest.mark.parametrize(("low", "high", "text"), [
+    (-0.04, 13.46, "95% CI -0.04 to +13.5"),  # a bound that rounds to 0 keeps the digit that says its side
+    (0.004, 2.0, "95% CI +0.004 to +2.0"),
+    (0.0, -1.25, "95% CI +0.0 to -1.2"),
+    (-3.26, 1.04, "95% CI -3.3 to +1.0"),
+])
+def test_interval_bounds_never_print_a_signed_zero(low, high, text):
+    assert answer._interval(low, high, "") == text

@@ -115,9 +115,10 @@ def test_runs_of_the_design_without_results_are_named(tmp_path, table):
     table.to_parquet(tmp_path / "results.parquet", index=False)
     _write_design(tmp_path, table, [{"run_id": "abc123", "k": 2, "tasks": "ccg+squad_v1", "seed": 1}])
     with pytest.warns(MissingRunsWarning, match=r"1 run\(s\) of the grid design have no results: k=2 ccg\+squad_v1 seed 1 "
-                                                r"\(run abc123\)\. Finish them with `python -m xit run params/smoke\.yaml`"):
+                                                r"\(run abc123\)\. Finish them with `python -m xit run params/smoke\.yaml`") as caught:
         results = load_results(tmp_path / "results.parquet")
     assert len(results) == len(table)
+    assert f"a failed run's error is in {tmp_path / 'runs'}/<run_id>/error.txt" in str(caught[0].message)
 
 
 def test_a_pilot_sharing_the_folder_does_not_count_its_extra_runs_as_missing(tmp_path, table):

@@ -109,12 +109,19 @@ def effect_sizes(found: Findings) -> pd.DataFrame:
 
 
 def _points(x: float) -> str:
-    return f"{x:+.1f} points"
+    return f"{_signed(x)} points"
+
+
+def _signed(x: float, digits: int = 1) -> str:
+    """x with its sign; one more digit while it would round to a signed zero ("-0.0" hides which side of 0 it is)."""
+    while x != 0 and round(abs(x), digits) == 0 and digits < 4:
+        digits += 1
+    return f"{x:+.{digits}f}"
 
 
 def _interval(low: float, high: float, note: str, digits: int = 1) -> str:
     if pd.notna(low) and pd.notna(high):
-        return f"95% CI {low:+.{digits}f} to {high:+.{digits}f}"
+        return f"95% CI {_signed(low, digits)} to {_signed(high, digits)}"
     return note or "no interval"
 
 

@@ -152,9 +152,10 @@ def missing_runs(path: str | Path, results: pd.DataFrame | None = None) -> pd.Da
             continue  # another grid's design sharing the output folder
         frames.append(design.assign(grid=design_file.stem.removeprefix("design-")))
     if not frames:
-        return pd.DataFrame(columns=["run_id", "k", "tasks", "seed", "grid"])
-    design = pd.concat(frames, ignore_index=True).drop_duplicates("run_id")
-    return design[~design["run_id"].astype(str).isin(present)][["run_id", "k", "tasks", "seed", "grid"]].reset_index(drop=True)
+        return pd.DataFrame(columns=["run_id", "k", "tasks", "seed", "grid", "runs_dir"])
+    design = pd.concat(frames, ignore_index=True).drop_duplicates("run_id").assign(runs_dir=str(resolved.parent / "runs"))
+    columns = ["run_id", "k", "tasks", "seed", "grid", "runs_dir"]
+    return design[~design["run_id"].astype(str).isin(present)][columns].reset_index(drop=True)
 
 
 def describe_missing(missing: pd.DataFrame, limit: int = 8) -> str:
@@ -163,8 +164,9 @@ def describe_missing(missing: pd.DataFrame, limit: int = 8) -> str:
             for r in missing.head(limit).itertuples()]
     more = f" and {len(missing) - limit} more" if len(missing) > limit else ""
     grids = ", ".join(f"`python -m xit run params/{g}.yaml`" for g in sorted(missing["grid"].unique()))
+    runs_dir = missing["runs_dir"].iloc[0] if "runs_dir" in missing and len(missing) else "<output_dir>/runs"
     return (f"{len(missing)} run(s) of the grid design have no results: {'; '.join(runs)}{more}. "
-            f"Finish them with {grids} (finished runs are skipped; a failed run's error is in outputs/.../runs/<run_id>/error.txt).")
+            f"Finish them with {grids} (finished runs are skipped; a failed run's error is in {runs_dir}/<run_id>/error.txt).")
 
 
 def load_results(path: str | Path, require_baseline: bool = True) -> pd.DataFrame:
