@@ -51,3 +51,17 @@ def test_robustness_and_spread_figures(results, tmp_path):
     assert [t.get_text() for t in spread.figure.axes[0].get_legend().get_texts()] == ["mean over languages", "xx-en"]
     strip = figures.subset_spread_plot(scores, out_dir=tmp_path)
     assert strip.paths["png"].is_file() and strip.figure.axes[0].get_ylabel() == "run score: F1 (%)"
+
+
+def test_scaling_curves_draw_one_line_style_per_training_amount(tmp_path):
+    import pandas as pd
+
+    rows = [{"target": "tatoeba", "direction": "xx->en", "metric": "accuracy", "arm": arm, "layer": 12, "k": k,
+             "mean": 50.0 - k, "ci_low": float("nan"), "ci_high": float("nan")}
+            for arm, ks in [("60 steps per task", (0, 1, 2, 4, 8)), ("60 steps in all", (0, 1, 2))] for k in ks]
+    out = figures.scaling_curves(pd.DataFrame(rows), out_dir=tmp_path)
+    ax = out.figure.axes[0]
+    # the arm reaching more k values is drawn solid, the other dashed; one colour per direction
+    styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if not line.get_label().startswith("_")}
+    assert styles == {"xx->en, 60 steps per task": "-", "xx->en, 60 steps in all": "--"}
+    assert "each line holds the training amount fixed" in out.title

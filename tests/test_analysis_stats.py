@@ -240,3 +240,35 @@ def test_seed_spread_counts_only_seeds_of_the_same_budget():
     row = stats.seed_spread(scores).iloc[0]
     assert row["n_subsets"] == 2 and row["n_seeds"] == 2
     assert row["mean_seed_std"] == pytest.approx(np.sqrt(2.0)) and row["max_seed_range"] == pytest.approx(2.0)
+
+
+def _budget_arms_table() -> pd.DataFrame:
+    """Per-task arm (k = 1, 2, 3 at 60 steps per task, score falls 4 per task), total arm (k = 2, 3 at 60 in all,
+    falls 1 per task) and a dose run (k = 1 at 30 steps) that belongs to no curve."""
+    per_task = make_results(lambda k, *_: 50.0 - 4 * k, k_values=(0, 1, 2, 3), seeds=(1,))
+    total = make_results(lambda k, *_: 50.0 - 1 * k - 3, k_values=(2, 3), seeds=(1,))
+    dose = make_results(lambda k, *_: 10.0, k_values=(1,), subsets_per_k=1, seeds=(1,))
+    per_task = per_task.assign(budget_policy=np.where(per_task["k"] == 0, None, "per_task"),
+                               steps_per_task=np.where(per_task["k"] == 0, np.nan, 60.0),
+                               total_steps=np.where(per_task["k"] == 0, np.nan, 60.0 * per_task["k"]))
+    total = total.assign(run_id=total["run_id"] + "-total", budget_policy="total", steps_per_task=60.0 / total["k"], total_steps=60.0)
+    dose = dose.assign(run_id=dose["run_id"] + "-dose", budget_policy="per_task", steps_per_task=30.0, total_steps=30.0)
+    return validate_results(pd.concat([per_task, total, dose], ignore_index=True))
+
+
+def test_scaling_table_keeps_each_training_amount_on_its_own_curve():
+    table = stats.scaling_table(_budget_arms_table()).set_index(["target", "direction", "arm", "k"])
+    assert sorted(table.index.get_level_values("arm").unique()) == ["60 steps in all", "60 steps per task"]  # no "30 steps per task"
+    row = lambda arm, k: table.loc[("tatoeba", "xx->en", arm, k)]  # noqa: E731
+    for arm in ("60 steps per task", "60 steps in all"):
+        assert row(arm, 0)["mean"] == pytest.approx(50.0) and row(arm, 0)["gain"] == pytest.approx(0.0)
+        # the singletons are 60 steps per task and 60 in all at once, so both curves start from them (the dose run is not pooled in)
+        assert row(arm, 1)["mean"] == pytest.approx(46.0) and row(arm, 1)["n_runs"] == 3
+    assert [row("60 steps per task", k)["gain"] for k in (2, 3)] == [pytest.approx(-8.0), pytest.approx(-12.0)]
+    assert [row("60 steps in all", k)["gain"] for k in (2, 3)] == [pytest.approx(-5.0), pytest.approx(-6.0)]
+
+
+def test_a_table_without_budget_columns_is_one_curve():
+    results = _table(linear_effect(1.5), k_values=(0, 1, 3))
+    assert stats.amount_arms(results)["arm"].unique().tolist() == [""]
+    assert stats.scaling_table(results)["arm"].unique().tolist() == [""]

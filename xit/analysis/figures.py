@@ -120,27 +120,33 @@ def _directions_palette(directions: list[str]) -> dict[str, tuple]:
 
 
 def scaling_curves(table: pd.DataFrame, out_dir: str | Path | None = None, name: str = "scaling_curves") -> FigureOutput | Note:
-    """Score vs k per target (one panel each), one line per direction, shaded 95% bootstrap CIs."""
+    """Score vs k per target (one panel each): colour per direction, line style per training-amount arm, 95% bootstrap CIs."""
     if table.empty:
         return Note("the results table has no headline rows to plot.")
+    table = table if "arm" in table else table.assign(arm="")
     targets = sorted(table["target"].unique())
-    directions = sorted(table["direction"].unique())
-    palette = _directions_palette(directions)
+    palette = _directions_palette(sorted(table["direction"].unique()))
+    arms = table[table["k"] > 0].groupby("arm")["k"].nunique().sort_values(ascending=False).index.tolist() or [""]
+    styles = dict(zip(arms, ["-", "--", ":", "-."] * len(arms)))
     fig, axes = _new_figure(len(targets), 4.6, 3.8, max_cols=3)
     for ax, target in zip(axes, targets):
-        sub = table[table["target"] == target]
-        groups = list(sub.groupby("direction", sort=True))
-        for i, (direction, line) in enumerate(groups):
-            shift = 0.06 * (i - (len(groups) - 1) / 2)  # directions side by side, so their error bars do not overlap
-            _line_with_ci(ax, line.sort_values("k"), "mean", "ci_low", "ci_high", palette[direction], label=direction, shift=shift)
+        sub = table[(table["target"] == target) & table["arm"].isin(arms)]
+        groups = list(sub.groupby(["direction", "arm"], sort=True))
+        for i, ((direction, arm), line) in enumerate(groups):
+            shift = 0.06 * (i - (len(groups) - 1) / 2)  # lines side by side, so their error bars do not overlap
+            label = f"{direction}, {arm}" if arm else direction
+            _line_with_ci(ax, line.sort_values("k"), "mean", "ci_low", "ci_high", palette[direction], styles[arm],
+                          label=label, shift=shift)
         _min_span(ax)
         ax.set_title(_target_title(target))
         ax.set_xlabel(K_LABEL)
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
         ax.set_xticks(sorted(sub["k"].unique()))
-        ax.legend(title="direction", fontsize="small")
+        ax.legend(fontsize="x-small")
     layer = int(table["layer"].iloc[0])
-    return _finish(fig, name, f"Zero-shot retrieval vs number of intermediate tasks (layer {layer}; mean over subsets × seeds; bars: 95% bootstrap CI)", out_dir)
+    amount = "each line holds the training amount fixed; " if arms != [""] else ""
+    return _finish(fig, name, f"Zero-shot retrieval vs number of intermediate tasks (layer {layer}; {amount}mean over subsets × seeds; "
+                              "bars: 95% bootstrap CI)", out_dir)
 
 
 def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, name: str = "language_robustness") -> FigureOutput | Note:

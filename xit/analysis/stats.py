@@ -73,31 +73,56 @@ def crossed_bootstrap_ci(matrix: np.ndarray, n_boot: int = 2000, level: float = 
 RESAMPLE = ("runs", "runs+languages")
 
 
+def amount_arms(rows: pd.DataFrame, min_k_values: int = 3) -> pd.DataFrame:
+    """Rows labelled with their training-amount arm ("60 steps per task", "60 steps in all") in an `arm` column.
+
+    A single task's run belongs to both arms of its amount (per task and in all are the same there), and the
+    untrained run to every arm. Arms that reach fewer distinct k > 0 than min_k_values (or than the best arm,
+    if fewer) are left out: a dose tried at two k values is not a curve, and the dose analysis reads those runs.
+    A table without budget columns is one arm, labelled "".
+    """
+    if not {"budget_policy", "total_steps", "steps_per_task"} <= set(rows.columns) or rows["budget_policy"].isna().all():
+        return rows.assign(arm="")
+    trained = rows[rows["k"] >= 1]
+    in_all = trained["total_steps"].astype("Float64").map(lambda n: f"{n:g} steps in all", na_action="ignore")
+    per_task = trained["steps_per_task"].astype("Float64").map(lambda n: f"{n:g} steps per task", na_action="ignore")
+    labelled = trained.assign(arm=np.where(trained["budget_policy"].astype(str) == "total", in_all, per_task))
+    singles = trained[trained["k"] == 1].assign(arm=in_all[trained["k"] == 1])
+    arms = pd.concat([labelled, singles], ignore_index=True).dropna(subset=["arm"]).drop_duplicates()
+    k_values = arms.groupby("arm")["k"].nunique()
+    keep = k_values[k_values >= min(min_k_values, k_values.max())].index if len(k_values) else []
+    arms = arms[arms["arm"].isin(keep)]
+    untrained = [rows[rows["k"] == 0].assign(arm=arm) for arm in keep]
+    return pd.concat([*untrained, arms], ignore_index=True)
+
+
 def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
                   resample: str = "runs") -> pd.DataFrame:
-    """Per target × direction × k: mean score over runs and languages, bootstrap CI, and gain over k=0.
+    """Per target × direction × training-amount arm × k: mean score over runs and languages, bootstrap CI, gain over k=0.
 
+    Each arm holds the amount fixed (per task, or in all) as k grows, so a curve never mixes budgets (amount_arms).
     resample="runs" (default) treats the language set as fixed, as it is for every k, so the interval is the
     uncertainty from task subsets and seeds; "runs+languages" also treats languages as a sample.
     """
     choice(resample, RESAMPLE, "resample")
     rows, chosen = select_layer(headline_rows(results), layer)
+    rows = amount_arms(rows)
     out = []
-    for (target, direction, metric), group in rows.groupby(GROUP, sort=True):
+    for (target, direction, metric, arm), group in rows.groupby([*GROUP, "arm"], sort=True):
         for k, at_k in group.groupby("k", sort=True):
             matrix = at_k.pivot_table(index="run_id", columns="language", values="value", aggfunc="mean").to_numpy()
             if resample == "runs":
                 mean, low, high = bootstrap_ci(np.nanmean(matrix, axis=1), n_boot=n_boot, level=level, seed=seed)
             else:
                 mean, low, high = crossed_bootstrap_ci(matrix, n_boot=n_boot, level=level, seed=seed)
-            out.append({"target": target, "direction": direction, "metric": metric, "layer": chosen, "k": int(k),
+            out.append({"target": target, "direction": direction, "metric": metric, "arm": arm, "layer": chosen, "k": int(k),
                         "n_runs": matrix.shape[0], "n_languages": matrix.shape[1],
                         "mean": mean, "ci_low": low, "ci_high": high,
                         "note": "one deterministic evaluation: no interval" if k == 0 and matrix.shape[0] == 1
                         else small_sample_note(matrix.shape[0]) if resample == "runs"
                         else small_sample_note(matrix.size, "run × language cells")})
     table = pd.DataFrame(out)
-    base = table[table["k"] == 0].set_index(GROUP)["mean"]
+    base = table[table["k"] == 0].drop_duplicates(GROUP).set_index(GROUP)["mean"]
     table["gain"] = table["mean"] - pd.MultiIndex.from_frame(table[GROUP]).map(base.to_dict()).to_numpy(dtype=float)
     return table
 
