@@ -65,3 +65,22 @@ def test_scaling_curves_draw_one_line_style_per_training_amount(tmp_path):
     styles = {line.get_label(): line.get_linestyle() for line in ax.get_lines() if not line.get_label().startswith("_")}
     assert styles == {"xx->en, 60 steps per task": "-", "xx->en, 60 steps in all": "--"}
     assert "each line holds the training amount fixed" in out.title
+
+
+def test_mlm_bars_put_task_sets_down_the_side_with_the_mean_over_seeds(tmp_path):
+    import pandas as pd
+
+    from xit.analysis import figures_answer
+
+    rows = [{"target": target, "direction": direction, "task_tasks": tasks, "total_steps": steps, "seed": seed,
+             "task_minus_mlm": base + seed}
+            for target, direction in [("tatoeba", "xx->en"), ("bucc", "xx-en")]
+            for tasks, steps, base in [("anli", 60, 4.0), ("anli+ccg", 240, -10.0), ("ccg", 60, -2.0)] for seed in (0, 1)]
+    out = figures_answer.mlm_bars(pd.DataFrame(rows), out_dir=tmp_path)
+    left, right = out.figure.axes
+    assert [left.get_title(), right.get_title()] == ["bucc xx-en", "tatoeba xx->en"]
+    # fewer steps first, then by name; the bar is the seeds' mean (base + 0.5)
+    assert [t.get_text() for t in left.get_yticklabels()] == ["anli (60 steps)", "ccg (60 steps)", "anli+ccg (240 steps)"]
+    assert [round(p.get_width(), 6) for p in left.patches] == [4.5, -1.5, -9.5]
+    assert left.get_ylabel() == "task run at the MLM run's steps" and right.get_ylabel() == ""
+    assert figures_answer.mlm_bars(pd.DataFrame()).text.startswith("no continued-MLM runs")

@@ -63,20 +63,27 @@ def alpha_curve(curve: pd.DataFrame, endpoint_label: str, out_dir: str | Path | 
 
 
 def mlm_bars(comparison: pd.DataFrame, out_dir: str | Path | None = None, name: str = "mlm_comparison") -> FigureOutput | Note:
-    """Task run minus continued-MLM run at equal steps (xit.analysis.controls.mlm_comparison), per target and direction:
-    one bar per budget-matched task set, its height the mean over seeds, one dot per seed."""
+    """Task run minus continued-MLM run at equal steps (xit.analysis.controls.mlm_comparison): one panel per target and
+    direction, one horizontal bar per budget-matched task set (the mean over seeds), one dot per seed."""
     if comparison.empty:
         return Note("no continued-MLM runs in the results table; add {kind: mlm, subsets: [...]} to the grid's controls: "
                     "block (docs/grid.md).")
     shown = comparison.assign(endpoint=comparison["target"] + " " + comparison["direction"],
                               english=comparison["task_tasks"] + " (" + comparison["total_steps"].astype(str) + " steps)")
-    fig, (ax,) = _new_figure(1, 9.0, 4.2)
-    sns.barplot(shown, x="endpoint", y="task_minus_mlm", hue="english", errorbar=None, alpha=0.6, ax=ax)
-    sns.stripplot(shown, x="endpoint", y="task_minus_mlm", hue="english", dodge=True, legend=False, size=4,
-                  edgecolor="black", linewidth=0.6, ax=ax)
-    ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xlabel("")
-    ax.set_ylabel("English task run − continued MLM (points)")
-    ax.tick_params(axis="x", labelrotation=20)
-    ax.legend(title="task run at the MLM run's steps", fontsize="small")
-    return _finish(fig, name, "English intermediate tasks against continued multilingual MLM at equal steps", out_dir)
+    order = shown.sort_values(["total_steps", "task_tasks"])["english"].drop_duplicates().tolist()
+    endpoints = sorted(shown["endpoint"].unique())
+    # task sets down the side, so twenty of them stay readable; panels side by side share that axis
+    fig, axes = _new_figure(len(endpoints), 3.3, max(2.6, 0.27 * len(order) + 1.4), max_cols=4)
+    colour = sns.color_palette("colorblind")[0]
+    for i, (ax, endpoint) in enumerate(zip(axes, endpoints)):
+        sub = shown[shown["endpoint"] == endpoint]
+        sns.barplot(sub, y="english", x="task_minus_mlm", order=order, errorbar=None, color=colour, alpha=0.45, ax=ax)
+        sns.stripplot(sub, y="english", x="task_minus_mlm", order=order, color="black", size=3.5, jitter=0.15, ax=ax)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_title(endpoint)
+        ax.set_xlabel("task run − MLM (points)")
+        ax.set_ylabel("task run at the MLM run's steps" if i % 4 == 0 else "")
+        if i % 4:
+            ax.tick_params(axis="y", labelleft=False)
+    return _finish(fig, name, "English intermediate tasks against continued multilingual MLM at equal steps "
+                              "(bar: mean over seeds; dot: one seed)", out_dir)
