@@ -6,12 +6,11 @@ from __future__ import annotations
 import base64
 import io
 import re
-import shutil
-import subprocess
 
 import numpy as np
 import pytest
 from analysis_tables import linear_effect, make_results
+from chromium import IMG, chromium
 from matplotlib import image as mpimg
 
 from xit.analysis.report import build_report
@@ -23,8 +22,6 @@ FIGURE_TITLES = ["The answer: effect sizes on the primary endpoint", "Zero-shot 
 EXPECTED_NOTES = ["no interpolation runs in the results table", "no continued-MLM runs in the results table",
                   "no drift rows for metric",
                   "no published number has the same setup"]
-IMG = re.compile(r'<img alt="([^"]*)"[^>]*src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
-APT = "apt-get update && apt-get install -y chromium"
 
 
 @pytest.fixture(scope="module")
@@ -32,15 +29,6 @@ def report(tmp_path_factory):
     folder = tmp_path_factory.mktemp("report")
     make_results(linear_effect(1.5, noise=1.0), k_values=(0, 1, 2, 5), layers=(6, 12)).to_parquet(folder / "results.parquet", index=False)
     return build_report(folder / "results.parquet", folder / "report")
-
-
-def _chromium(*args: str, profile) -> subprocess.CompletedProcess:
-    binary = shutil.which("chromium") or shutil.which("chromium-browser")
-    if binary is None:
-        pytest.fail(f"headless Chromium is needed to render the report: install it with `{APT}`", pytrace=False)
-    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0"]
-    return subprocess.run([binary, *flags, *args], capture_output=True, text=True, timeout=120)
 
 
 def _pixels(png: bytes) -> np.ndarray:
@@ -71,14 +59,14 @@ def test_report_html_embeds_every_figure_and_the_stamps(report):
 
 
 def test_report_opens_in_headless_chromium_without_errors(report, tmp_path):
-    dom = _chromium("--dump-dom", report.as_uri(), profile=tmp_path / "profile-dom")
+    dom = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "profile-dom")
     assert dom.returncode == 0, dom.stderr[-2000:]
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', dom.stdout)) == len(FIGURE_TITLES)
     console = [line for line in dom.stderr.splitlines() if "CONSOLE" in line]
     assert console == [], console
 
     shot = tmp_path / "report.png"
-    run = _chromium("--window-size=1280,2400", "--hide-scrollbars", f"--screenshot={shot}", report.as_uri(),
+    run = chromium("--window-size=1280,2400", "--hide-scrollbars", f"--screenshot={shot}", report.as_uri(),
                     profile=tmp_path / "profile-shot")
     assert run.returncode == 0 and shot.is_file(), run.stderr[-2000:]
     pixels = _pixels(shot.read_bytes())[..., :3]
@@ -87,7 +75,7 @@ def test_report_opens_in_headless_chromium_without_errors(report, tmp_path):
 
     # The first screen (1280 × 900) holds the answer: its text and the top of the effect-size figure.
     first = tmp_path / "first-screen.png"
-    run = _chromium("--window-size=1280,900", "--hide-scrollbars", f"--screenshot={first}", report.as_uri(),
+    run = chromium("--window-size=1280,900", "--hide-scrollbars", f"--screenshot={first}", report.as_uri(),
                     profile=tmp_path / "profile-first")
     assert run.returncode == 0 and first.is_file(), run.stderr[-2000:]
     screen = _pixels(first.read_bytes())[..., :3]
