@@ -364,3 +364,8 @@ def test_the_subset_spread_sentence_gives_the_verdict_after_holm(tmp_path, table
 ])
 def test_interval_bounds_never_print_a_signed_zero(low, high, text):
     assert answer._interval(low, high, "") == text
+
+
+def test_robustness_sentences_name_the_amount_arm_they_read():
+    assert answer._at_arm(pd.DataFrame({"arm": ["60 steps per task"], "k": [17]})) == " (60 steps per task)"
+    assert answer._at_arm(pd.DataFrame({"arm": [""], "k": [4]})) == "" and answer._at_arm(pd.DataFrame()) == ""

@@ -243,9 +243,9 @@ def test_seed_spread_counts_only_seeds_of_the_same_budget():
 
 
 def _budget_arms_table() -> pd.DataFrame:
-    """Per-task arm (k = 1, 2, 3 at 60 steps per task, score falls 4 per task), total arm (k = 2, 3 at 60 in all,
+    """Per-task arm (k = 1 to 4 at 60 steps per task, score falls 4 per task), total arm (k = 2, 3 at 60 in all,
     falls 1 per task) and a dose run (k = 1 at 30 steps) that belongs to no curve."""
-    per_task = make_results(lambda k, *_: 50.0 - 4 * k, k_values=(0, 1, 2, 3), seeds=(1,))
+    per_task = make_results(lambda k, *_: 50.0 - 4 * k, k_values=(0, 1, 2, 3, 4), seeds=(1,))
     total = make_results(lambda k, *_: 50.0 - 1 * k - 3, k_values=(2, 3), seeds=(1,))
     dose = make_results(lambda k, *_: 10.0, k_values=(1,), subsets_per_k=1, seeds=(1,))
     per_task = per_task.assign(budget_policy=np.where(per_task["k"] == 0, None, "per_task"),
@@ -272,3 +272,16 @@ def test_a_table_without_budget_columns_is_one_curve():
     results = _table(linear_effect(1.5), k_values=(0, 1, 3))
     assert stats.amount_arms(results)["arm"].unique().tolist() == [""]
     assert stats.scaling_table(results)["arm"].unique().tolist() == [""]
+
+
+def test_robustness_and_layer_tables_follow_the_arm_that_reaches_the_most_k():
+    results = _budget_arms_table()
+    along = stats.main_arm(results)
+    assert along["arm"].unique().tolist() == ["60 steps per task"] and sorted(along["k"].unique()) == [0, 1, 2, 3, 4]
+    assert not along["run_id"].str.endswith(("-total", "-dose")).any()
+    spread = stats.language_spread(run_scores(results)).set_index(["target", "direction", "k"])
+    assert spread.loc[("tatoeba", "xx->en", 3), "mean"] == pytest.approx(38.0)  # the total arm's 47 is not pooled in
+    assert spread.loc[("tatoeba", "xx->en", 1), "n_runs"] == 3  # nor the 30-step dose run
+    best = stats.best_layer_per_k(results).set_index(["target", "direction", "k"])
+    assert best.loc[("tatoeba", "xx->en", 2), "best_score"] == pytest.approx(42.0)
+    assert best["arm"].unique().tolist() == ["60 steps per task"]

@@ -206,7 +206,7 @@ def _robustness_sentences(found: Findings) -> list[str]:
     languages = found.languages
     if len(languages):
         last = languages.sort_values("k").iloc[-1]
-        out.append(f"At k={int(last['k'])} the worst language ({last['most_often_worst']} most often) scores "
+        out.append(f"At k={int(last['k'])}{_at_arm(languages)} the worst language ({last['most_often_worst']} most often) scores "
                    f"{last['worst']:.1f} and the bottom quartile {last['bottom_quartile']:.1f}, against a mean of {last['mean']:.1f}.")
     tested = found.spread.dropna(subset=["p_value"]) if "p_value" in found.spread else found.spread.iloc[:0]
     if len(tested):
@@ -239,7 +239,13 @@ def _layer_sentence(found: Findings) -> str:
     parts = [f"k={int(row.k)} layer {int(row.best_layer)}"
              + (f" ({row.best_minus_deepest:+.1f} over layer {int(row.deepest_layer)})" if row.best_layer != row.deepest_layer else "")
              for row in layers.itertuples()]
-    return "Best layer for the primary target, mean over each k's runs: " + ", ".join(parts) + "."
+    return f"Best layer for the primary target, mean over each k's runs{_at_arm(layers)}: " + ", ".join(parts) + "."
+
+
+def _at_arm(table: pd.DataFrame) -> str:
+    """' (60 steps per task)' for a table read along one amount arm (stats.main_arm); '' for a table without budgets."""
+    arm = str(table["arm"].iloc[0]) if "arm" in table and len(table) else ""
+    return f" ({arm})" if arm else ""
 
 
 #: How the answer names each drift metric (xit.retrieval.drift).

@@ -180,7 +180,9 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
         handles += [Line2D([], [], color="grey", linestyle=styles[i % len(styles)], label=d)
                     for i, d in enumerate(sorted(sub["direction"].unique()))]
         ax.legend(handles=handles, fontsize="x-small")
-    return _finish(fig, name, "Robustness across languages: mean, bottom quartile and worst language vs k (bars: 95% CI over runs)", out_dir)
+    arm = f"; {spread['arm'].iloc[0]}" if "arm" in spread and spread["arm"].iloc[0] else ""
+    return _finish(fig, name, f"Robustness across languages: mean, bottom quartile and worst language vs k{arm} "
+                              "(bars: 95% CI over runs)", out_dir)
 
 
 def subset_spread_plot(scores: pd.DataFrame, out_dir: str | Path | None = None, name: str = "subset_spread") -> FigureOutput | Note:
@@ -265,7 +267,8 @@ def layer_sweep(layers: pd.DataFrame, target: str = "tatoeba", out_dir: str | Pa
         ax.set_xlabel("encoder layer (hidden_states index; 0 = embeddings)")
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
         ax.legend(title="tasks", fontsize="small")
-    return _finish(fig, name or f"layer_sweep_{target}", f"{_target_title(target)}: layer sweep per k (★ = best layer)", out_dir)
+    arm = f", {sub['arm'].iloc[0]}" if "arm" in sub and sub["arm"].iloc[0] else ""
+    return _finish(fig, name or f"layer_sweep_{target}", f"{_target_title(target)}: layer sweep per k{arm} (★ = best layer)", out_dir)
 
 
 def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None, name: str = "lareqa_language_bias") -> FigureOutput | Note:

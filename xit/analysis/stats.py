@@ -96,6 +96,18 @@ def amount_arms(rows: pd.DataFrame, min_k_values: int = 3) -> pd.DataFrame:
     return pd.concat([*untrained, arms], ignore_index=True)
 
 
+def main_arm(rows: pd.DataFrame) -> pd.DataFrame:
+    """The rows of the amount arm that reaches the most k values (ties: more runs), labelled in `arm`: the one curve
+    along which k grows furthest at a fixed training amount. A table without budget columns comes back whole."""
+    arms = amount_arms(rows)
+    trained = arms[arms["k"] >= 1]
+    if trained.empty or (arms["arm"] == "").all():
+        return arms
+    rank = trained.groupby("arm").agg(k_values=("k", "nunique"), runs=("run_id", "nunique"))
+    best = rank.sort_values(["k_values", "runs"], ascending=False, kind="stable").index[0]
+    return arms[arms["arm"] == best].reset_index(drop=True)
+
+
 def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
                   resample: str = "runs") -> pd.DataFrame:
     """Per target × direction × training-amount arm × k: mean score over runs and languages, bootstrap CI, gain over k=0.
@@ -255,10 +267,12 @@ def seed_spread(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def language_spread(scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
-    """Per target × direction × k: mean, worst-language and bottom-quartile scores (mean over runs, with CIs)."""
+    """Per target × direction × k along the main amount arm (main_arm): mean, worst-language and bottom-quartile
+    scores (mean over runs, with CIs); `arm` names the amount held fixed."""
     out = []
-    for keys, group in scores.groupby(GROUP + ["layer", "k"], sort=True):
-        row = dict(zip(GROUP + ["layer", "k"], keys))
+    keys_of = GROUP + ["layer", "arm", "k"]
+    for keys, group in main_arm(scores).groupby(keys_of, sort=True):
+        row = dict(zip(keys_of, keys))
         row["n_runs"] = len(group)
         row["n_languages"] = int(group["n_languages"].max())
         for column in ("score", "bottom_quartile", "worst"):
@@ -284,19 +298,21 @@ def language_gains(results: pd.DataFrame, layer: int | None = None) -> pd.DataFr
 
 
 def layer_table(results: pd.DataFrame) -> pd.DataFrame:
-    """Per target × direction × k × layer: mean score over runs (each run averaged over languages)."""
-    scores = run_scores(results)
-    return scores.groupby(GROUP + ["k", "layer"], as_index=False).agg(mean=("score", "mean"), n_runs=("run_id", "nunique"))
+    """Per target × direction × k × layer along the main amount arm (main_arm): mean score over runs (each run
+    averaged over languages); `arm` names the amount held fixed."""
+    scores = main_arm(run_scores(results))
+    return scores.groupby(GROUP + ["arm", "k", "layer"], as_index=False).agg(mean=("score", "mean"), n_runs=("run_id", "nunique"))
 
 
 def best_layer_per_k(results: pd.DataFrame) -> pd.DataFrame:
-    """Per target × direction × k: the layer with the highest mean score, and how far it beats the deepest layer."""
+    """Per target × direction × k along the main amount arm: the layer with the highest mean score, and how far it
+    beats the deepest layer."""
     layers = layer_table(results)
     out = []
-    for keys, group in layers.groupby(GROUP + ["k"], sort=True):
+    for keys, group in layers.groupby(GROUP + ["arm", "k"], sort=True):
         best = group.loc[group["mean"].idxmax()]
         deepest = group.loc[group["layer"].idxmax()]
-        out.append(dict(zip(GROUP + ["k"], keys)) | {
+        out.append(dict(zip(GROUP + ["arm", "k"], keys)) | {
             "layers": len(group), "best_layer": int(best["layer"]), "best_score": float(best["mean"]),
             "deepest_layer": int(deepest["layer"]), "deepest_score": float(deepest["mean"]),
             "best_minus_deepest": float(best["mean"] - deepest["mean"]),
