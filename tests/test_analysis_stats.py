@@ -285,3 +285,5 @@ def test_robustness_and_layer_tables_follow_the_arm_that_reaches_the_most_k():
     best = stats.best_layer_per_k(results).set_index(["target", "direction", "k"])
     assert best.loc[("tatoeba", "xx->en", 2), "best_score"] == pytest.approx(42.0)
     assert best["arm"].unique().tolist() == ["60 steps per task"]
+    gains = stats.language_gains(results).set_index(["target", "direction", "language", "k"])
+    assert gains.loc[("tatoeba", "xx->en", "deu", 3), "gain"] == pytest.approx(-12.0) and set(gains["arm"]) == {"60 steps per task"}

@@ -237,7 +237,8 @@ def gain_heatmap(gains: pd.DataFrame, target: str = "tatoeba", out_dir: str | Pa
             ax.axhline(y, color="black", linewidth=1.2)
     metric = sub["metric"].iloc[0]
     families = [f for f in FAMILY_ORDER if f in set(languages["family"])]
-    title = (f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over k=0\n"
+    arm = f", {sub['arm'].iloc[0]}" if "arm" in sub and sub["arm"].iloc[0] else ""
+    title = (f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over k=0{arm}\n"
              "(sorted by family, branch, script; lines separate families)")
     fig.supxlabel(f"{K_LABEL}\nfamilies top to bottom: " + ", ".join(families), fontsize=9)
     return _finish(fig, name or f"gain_heatmap_{target}", title, out_dir)

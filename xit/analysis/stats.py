@@ -286,10 +286,11 @@ def language_spread(scores: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> 
 
 
 def language_gains(results: pd.DataFrame, layer: int | None = None) -> pd.DataFrame:
-    """Per target × direction × language × k: mean gain in points over the k=0 baseline on that language."""
+    """Per target × direction × language × k along the main amount arm (main_arm, named in `arm`): mean gain in points
+    over the k=0 baseline on that language."""
     rows, _ = select_layer(headline_rows(results), layer)
-    rows = rows[rows["language"] != "all"]
-    keys = GROUP + ["layer", "language"]
+    rows = main_arm(rows[rows["language"] != "all"])
+    keys = GROUP + ["layer", "arm", "language"]
     base = rows[rows["k"] == 0].groupby(keys)["value"].mean().rename("baseline")
     means = rows.groupby(keys + ["k"])["value"].mean().rename("value").reset_index()
     means = means.merge(base.reset_index(), on=keys, how="left")
