@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from xit.analysis import controls, findings
+from xit.analysis import controls, findings, stats
 from xit.analysis.inputs import AnalysisInputs
 from xit.analysis.multiplicity import holm
 from xit.analysis.results import describe_missing, missing_runs
@@ -244,8 +244,7 @@ def _layer_sentence(found: Findings) -> str:
 
 def _at_arm(table: pd.DataFrame) -> str:
     """' (60 steps per task)' for a table read along one amount arm (stats.main_arm); '' for a table without budgets."""
-    arm = str(table["arm"].iloc[0]) if "arm" in table and len(table) else ""
-    return f" ({arm})" if arm else ""
+    return f" ({stats.arm_of(table)})" if stats.arm_of(table) else ""
 
 
 #: How the answer names each drift metric (xit.retrieval.drift).

@@ -22,6 +22,7 @@ from matplotlib.lines import Line2D
 
 from xit.analysis.languages import FAMILY_ORDER, language_info, language_label
 from xit.analysis.results import METRIC_LABEL, TARGET_LABEL
+from xit.analysis.stats import arm_of
 from xit.retrieval.plots import draw_language_bias
 
 K_LABEL = "number of English intermediate tasks, k"
@@ -106,6 +107,11 @@ def _min_span(ax, span: float = 2.0) -> None:
         ax.set_ylim(centre - span / 2, centre + span / 2)
 
 
+def _arm_suffix(table: pd.DataFrame, separator: str) -> str:
+    """separator + the amount arm the table was read along, for a title; "" without one."""
+    return f"{separator}{arm_of(table)}" if arm_of(table) else ""
+
+
 def _target_title(target: str) -> str:
     return TARGET_LABEL.get(target, target)
 
@@ -180,8 +186,7 @@ def robustness_curves(spread: pd.DataFrame, out_dir: str | Path | None = None, n
         handles += [Line2D([], [], color="grey", linestyle=styles[i % len(styles)], label=d)
                     for i, d in enumerate(sorted(sub["direction"].unique()))]
         ax.legend(handles=handles, fontsize="x-small")
-    arm = f"; {spread['arm'].iloc[0]}" if "arm" in spread and spread["arm"].iloc[0] else ""
-    return _finish(fig, name, f"Robustness across languages: mean, bottom quartile and worst language vs k{arm} "
+    return _finish(fig, name, f"Robustness across languages: mean, bottom quartile and worst language vs k{_arm_suffix(spread, '; ')} "
                               "(bars: 95% CI over runs)", out_dir)
 
 
@@ -237,8 +242,8 @@ def gain_heatmap(gains: pd.DataFrame, target: str = "tatoeba", out_dir: str | Pa
             ax.axhline(y, color="black", linewidth=1.2)
     metric = sub["metric"].iloc[0]
     families = [f for f in FAMILY_ORDER if f in set(languages["family"])]
-    arm = f", {sub['arm'].iloc[0]}" if "arm" in sub and sub["arm"].iloc[0] else ""
-    title = (f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over k=0{arm}\n"
+    title = (f"{_target_title(target)}: per-language gain in {METRIC_LABEL.get(metric, metric).replace(' (%)', '')} over k=0"
+             f"{_arm_suffix(sub, ', ')}\n"
              "(sorted by family, branch, script; lines separate families)")
     fig.supxlabel(f"{K_LABEL}\nfamilies top to bottom: " + ", ".join(families), fontsize=9)
     return _finish(fig, name or f"gain_heatmap_{target}", title, out_dir)
@@ -268,8 +273,8 @@ def layer_sweep(layers: pd.DataFrame, target: str = "tatoeba", out_dir: str | Pa
         ax.set_xlabel("encoder layer (hidden_states index; 0 = embeddings)")
         ax.set_ylabel(_metric_axis(sub["metric"].iloc[0]))
         ax.legend(title="tasks", fontsize="small")
-    arm = f", {sub['arm'].iloc[0]}" if "arm" in sub and sub["arm"].iloc[0] else ""
-    return _finish(fig, name or f"layer_sweep_{target}", f"{_target_title(target)}: layer sweep per k{arm} (★ = best layer)", out_dir)
+    return _finish(fig, name or f"layer_sweep_{target}", f"{_target_title(target)}: layer sweep per k{_arm_suffix(sub, ', ')} (★ = best layer)",
+                   out_dir)
 
 
 def language_bias_heatmap(bias: pd.DataFrame, out_dir: str | Path | None = None, name: str = "lareqa_language_bias") -> FigureOutput | Note:

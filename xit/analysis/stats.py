@@ -108,6 +108,11 @@ def main_arm(rows: pd.DataFrame) -> pd.DataFrame:
     return arms[arms["arm"] == best].reset_index(drop=True)
 
 
+def arm_of(table: pd.DataFrame) -> str:
+    """The training-amount arm a table was read along (main_arm), or "" for a table without budgets."""
+    return str(table["arm"].iloc[0]) if "arm" in table and len(table) else ""
+
+
 def scaling_table(results: pd.DataFrame, layer: int | None = None, n_boot: int = 2000, level: float = 0.95, seed: int = 0,
                   resample: str = "runs") -> pd.DataFrame:
     """Per target × direction × training-amount arm × k: mean score over runs and languages, bootstrap CI, gain over k=0.
