@@ -97,6 +97,26 @@ def test_controls_table_and_interpolation_curve(tmp_path, table):
     assert curve["score"].iloc[3] == pytest.approx(scores[source])
 
 
+
+def test_interpolation_summary_and_sentence():
+    # Two seeds of pool "a" with every alpha; one seed of "b" without its task run (alpha = 1), so not a full curve.
+    curve = pd.DataFrame({"tasks": ["a"] * 8 + ["b"] * 2, "seed": [0] * 4 + [1] * 4 + [0, 0],
+                          "alpha": [0.0, 0.25, 0.5, 1.0] * 2 + [0.0, 0.5],
+                          "score": [90.0, 92.0, 80.0, 50.0, 90.0, 89.0, 78.0, 60.0, 90.0, 70.0]})
+    summary = controls.interpolation_summary(curve.assign(source=curve["tasks"] + " seed " + curve["seed"].astype(str)))
+    a, b = summary.set_index("tasks").loc["a"], summary.set_index("tasks").loc["b"]
+    assert a["α=0"] == pytest.approx(90.0) and a["α=0.25"] == pytest.approx(90.5) and a["α=1"] == pytest.approx(55.0)
+    assert a["best_alpha"] == 0.25 and a["seeds"] == 2
+    # seed 0's 92 at alpha 0.25 beats both of its ends (90, 50); seed 1's best interior score, 89, does not
+    assert a["seeds_with_both_ends_complete"] == 2 and a["seeds_interior_beats_both_ends"] == 1
+    assert b["seeds_with_both_ends_complete"] == 0 and np.isnan(b["α=1"])
+    found = answer.Findings(**{f: pd.DataFrame() for f in answer.Findings.__dataclass_fields__
+                               if f not in ("primary_label", "primary_source")}, primary_label="x", primary_source="grid.json")
+    sentence = answer._interpolation_sentence(dataclasses.replace(found, interpolation=curve))
+    assert "the best mean score over seeds is for a at α = 0.25; b at α = 0" in sentence
+    assert sentence.endswith("beats both ends in 1 of 2 per-seed curves.")
+    assert answer._interpolation_sentence(found) == ""
+
 def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
     found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
@@ -123,6 +143,8 @@ def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     assert (effects["section"] == "3 per-task effects").sum() == found.task_effects["task"].nunique()
     # The figure's control rows name their seed, as the sentence does: two seeds of one control are two rows.
     assert f"shuffled_labels on {shuffled['tasks']} seed {int(shuffled['seed'])} − task run" in effects["effect"].tolist()
+    # Interpolations have their own figure (score against alpha); the effect-size figure and the controls sentence skip them.
+    assert not effects["effect"].str.startswith("interpolation").any() and "interpolation α=" not in text
 
 
 def test_too_few_runs_give_notes_and_no_interval(tmp_path):

@@ -100,7 +100,8 @@ def effect_sizes(found: Findings) -> pd.DataFrame:
     for _, row in spread.iterrows():
         add("5 robustness", f"subset spread beyond additive at k={int(row['k'])} (SD points)", row.to_frame().T, "excess",
             "excess_ci_low", "excess_ci_high")
-    for _, row in found.controls[found.controls["kind"].notna()].iterrows():
+    shown = found.controls["kind"].notna() & (found.controls["kind"] != "interpolation")  # alpha_curve draws those
+    for _, row in found.controls[shown].iterrows():
         alpha = f" α={row['alpha']:g}" if pd.notna(row.get("alpha")) else ""
         seed = f" seed {int(row['seed'])}" if pd.notna(row.get("seed")) else ""  # one row per seed: say which
         add("6 controls", f"{row['kind']}{alpha} on {row['tasks']}{seed} − task run", row.to_frame().T, "control_minus_task",
@@ -269,6 +270,7 @@ def _drift_sentence(found: Findings) -> str:
 
 def _controls_sentence(found: Findings) -> str:
     table = found.controls.dropna(subset=["kind"])
+    table = table[table["kind"] != "interpolation"]  # one curve per source: _interpolation_sentence tells them
     if table.empty:
         return "No control runs were in the grid."
     parts = [f"{row.kind}{f' α={row.alpha:g}' if pd.notna(row.alpha) else ''} on {row.tasks}"
@@ -276,6 +278,18 @@ def _controls_sentence(found: Findings) -> str:
              for row in table.itertuples() if pd.notna(row.control_minus_task)]
     return ("Controls minus the task run of the same tasks, budget and seed: " + "; ".join(parts) + ".") if parts else \
         "No control run has a matching task run."
+
+
+def _interpolation_sentence(found: Findings) -> str:
+    summary = controls.interpolation_summary(found.interpolation)
+    if summary.empty:
+        return ""
+    best = "; ".join(f"{row.tasks} at α = {row.best_alpha:g}" for row in summary.itertuples())
+    complete = int(summary["seeds_with_both_ends_complete"].sum())
+    beats = int(summary["seeds_interior_beats_both_ends"].sum())
+    return ("Weight interpolation θ(α) = (1 − α)·θ₀ + α·θ between the untrained encoder (α = 0) and a trained task run "
+            f"(α = 1): the best mean score over seeds is for {best}; an α strictly between 0 and 1 beats both ends in "
+            f"{beats} of {complete} per-seed curves.")
 
 
 def _mlm_sentence(found: Findings) -> str:
@@ -308,7 +322,7 @@ def answer_summary(found: Findings) -> str:
     """The report's opening paragraph in markdown, every number taken from the findings."""
     source = ("named in the grid's grid.json" if found.primary_source == "grid.json" else found.primary_source)
     sentences = [f"**Primary endpoint: {found.primary_label}** ({source}).", _training_sentence(found),
-                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _drift_sentence(found),
+                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _interpolation_sentence(found), _drift_sentence(found),
                  _mlm_sentence(found),
                  _secondary_sentence(found)]
     return " ".join(s for s in sentences if s)

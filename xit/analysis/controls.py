@@ -66,15 +66,32 @@ def interpolation_curve(inputs: AnalysisInputs) -> pd.DataFrame:
     rows = []
     for _, run in interpolated.iterrows():
         source = _matched_task_run(run, tasks)
-        label = f"{run['tasks']} seed {run['seed']}"
-        rows.append({"source": label, "alpha": float(run["alpha"]), "score": float(run["score"]), "run_id": run["run_id"]})
+        where = {"source": f"{run['tasks']} seed {run['seed']}", "tasks": run["tasks"], "seed": run["seed"]}
+        rows.append({**where, "alpha": float(run["alpha"]), "score": float(run["score"]), "run_id": run["run_id"]})
         if source is not None:
-            rows.append({"source": label, "alpha": 1.0, "score": float(source["score"]), "run_id": source["run_id"]})
+            rows.append({**where, "alpha": 1.0, "score": float(source["score"]), "run_id": source["run_id"]})
         if not base.empty:
-            rows.append({"source": label, "alpha": 0.0, "score": float(base["score"].iloc[0]), "run_id": base["run_id"].iloc[0]})
+            rows.append({**where, "alpha": 0.0, "score": float(base["score"].iloc[0]), "run_id": base["run_id"].iloc[0]})
     if not rows:
-        return pd.DataFrame(columns=["source", "alpha", "score", "run_id"])
+        return pd.DataFrame(columns=["source", "tasks", "seed", "alpha", "score", "run_id"])
     return pd.DataFrame(rows).drop_duplicates(["source", "alpha"]).sort_values(["source", "alpha"], ignore_index=True)
+
+
+def interpolation_summary(curve: pd.DataFrame) -> pd.DataFrame:
+    """Per interpolated task set: the score at each alpha (mean over seeds), the alpha with the best mean, and in how
+    many seeds some alpha strictly between 0 and 1 beats both ends (part of the way better than all or none of it)."""
+    if "tasks" not in curve.columns:
+        return pd.DataFrame()
+    rows = []
+    for tasks, group in curve.dropna(subset=["tasks"]).groupby("tasks", sort=True):
+        by_seed = [g for _, g in group.groupby("seed") if set(g["alpha"]) >= {0.0, 1.0} and len(g) > 2]
+        means = group.groupby("alpha")["score"].mean()
+        above = sum(bool(g.loc[~g["alpha"].isin([0.0, 1.0]), "score"].max() > g.loc[g["alpha"].isin([0.0, 1.0]), "score"].max())
+                    for g in by_seed)
+        rows.append({"tasks": tasks, "seeds": int(group["seed"].nunique()), **{f"α={a:g}": s for a, s in means.items()},
+                     "best_alpha": float(means.idxmax()), "seeds_with_both_ends_complete": len(by_seed),
+                     "seeds_interior_beats_both_ends": above})
+    return pd.DataFrame(rows)
 
 
 def drift_table(inputs: AnalysisInputs) -> pd.DataFrame:

@@ -100,6 +100,13 @@ def section_text(inputs: AnalysisInputs, found: answer.Findings, results_path: s
                   mlm.assign(mean_task_minus_mlm=mlm["mean_task_minus_mlm"].map(lambda v: f"{v:+.1f}"))
                   .rename(columns={"total_steps": "steps", "task_tasks": "English tasks", "mean_task_minus_mlm": "mean",
                                    "english_tasks": "verdict"}).to_markdown(index=False)]
+    curve = controls.interpolation_summary(found.interpolation)
+    if len(curve):
+        shown = curve.drop(columns=["seeds_with_both_ends_complete", "seeds_interior_beats_both_ends"])
+        shown = shown.assign(best_alpha=shown["best_alpha"].map(lambda a: f"{a:g}"))  # 0.25 must not print as 0.2
+        parts += ["", "Weight interpolation between the untrained encoder (α = 0) and the trained task run (α = 1) on the "
+                  "primary endpoint (mean over seeds):", "",
+                  shown.rename(columns={"best_alpha": "best α"}).to_markdown(index=False, floatfmt=".1f")]
     return "\n".join(parts)
 
 
