@@ -170,7 +170,9 @@ def test_04_robustness_controls_and_drift(nb04, inputs):
         match = info[(info["kind"] == "task") & (info["tasks"] == row.tasks) & (info["total_steps"] == row.total_steps)]
         assert row.task_run in set(match.index) and row.control_minus_task == pytest.approx(direct[row.run_id] - direct[row.task_run])
         assert "too few runs" in row.note  # one run per control: no interval
-    _same(nb04, "interpolation", controls.interpolation_curve(inputs))
+    curve = _same(nb04, "interpolation", controls.interpolation_curve(inputs))
+    summary = _same(nb04, "interpolation_summary", controls.interpolation_summary(controls.interpolation_curve(inputs)))
+    assert summary["tasks"].tolist() == sorted(curve["tasks"].unique())
     # The fixture's MLM run (rte's budget, 4 steps) against every task run of its seed and steps, per endpoint.
     mlm = _same(nb04, "mlm_comparison", controls.mlm_comparison(inputs, n_boot=N_BOOT, seed=SEED))
     peers = info[(info["kind"] == "task") & (info["k"] > 0) & (info["total_steps"] == 4)].index

@@ -80,8 +80,9 @@ def interpolation_curve(inputs: AnalysisInputs) -> pd.DataFrame:
 def interpolation_summary(curve: pd.DataFrame) -> pd.DataFrame:
     """Per interpolated task set: the score at each alpha (mean over seeds), the alpha with the best mean, and in how
     many seeds some alpha strictly between 0 and 1 beats both ends (part of the way better than all or none of it)."""
-    if "tasks" not in curve.columns:
-        return pd.DataFrame()
+    columns = ["tasks", "seeds", "best_alpha", "seeds_with_both_ends_complete", "seeds_interior_beats_both_ends"]
+    if "tasks" not in curve.columns or curve.empty:
+        return pd.DataFrame(columns=columns)
     rows = []
     for tasks, group in curve.dropna(subset=["tasks"]).groupby("tasks", sort=True):
         by_seed = [g for _, g in group.groupby("seed") if set(g["alpha"]) >= {0.0, 1.0} and len(g) > 2]
