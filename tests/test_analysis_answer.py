@@ -113,7 +113,7 @@ def test_interpolation_summary_and_sentence():
     found = answer.Findings(**{f: pd.DataFrame() for f in answer.Findings.__dataclass_fields__
                                if f not in ("primary_label", "primary_source")}, primary_label="x", primary_source="grid.json")
     sentence = answer._interpolation_sentence(dataclasses.replace(found, interpolation=curve))
-    assert "the best mean score over seeds is for a at α = 0.25; b at α = 0" in sentence
+    assert "the mean score over seeds peaks at α = 0 (the untrained end) for b; at α = 0.25 for a;" in sentence
     assert sentence.endswith("beats both ends in 1 of 2 per-seed curves.")
     assert answer._interpolation_sentence(found) == ""
 

@@ -61,6 +61,13 @@ def test_condition_table_means_and_differences(tmp_path):
     assert table.loc["anli", "mean"] == pytest.approx(52.5) and table.loc["anli", "minus_untrained"] == pytest.approx(2.0)
     assert table.loc["anli+ccg", "minus_untrained"] == pytest.approx(4.0) and table.loc["anli+ccg", "seeds"] == 2
     assert table.loc["anli", "range"] == "52.5–52.5"
+    # Interpolation weights are separate conditions: two alphas of one source are two rows, not one mean.
+    results = results.assign(kind="task", alpha=pd.array([pd.NA] * len(results), dtype="Float64"))
+    source = results[results["run_id"] == results.loc[results["k"] == 1, "run_id"].iloc[0]]
+    halves = [source.assign(run_id=f"k1-interp-{a}", kind="interpolation", alpha=a) for a in (0.25, 0.5)]
+    pd.concat([results, *halves]).to_parquet(tmp_path / "results.parquet", index=False)
+    kinds = readme.condition_table(load_analysis(tmp_path / "results.parquet", tmp_path / "out2"))["kind"]
+    assert {"interpolation α=0.25", "interpolation α=0.5"} <= set(kinds) and "interpolation" not in set(kinds)
 
 
 def test_the_markers_are_required_and_only_the_block_changes():

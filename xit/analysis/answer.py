@@ -284,11 +284,13 @@ def _interpolation_sentence(found: Findings) -> str:
     summary = controls.interpolation_summary(found.interpolation)
     if summary.empty:
         return ""
-    best = "; ".join(f"{row.tasks} at α = {row.best_alpha:g}" for row in summary.itertuples())
+    ends = {0.0: " (the untrained end)", 1.0: " (the trained end)"}
+    best = "; ".join(f"at α = {alpha:g}{ends.get(alpha, '')} for {' and '.join(group['tasks'])}"
+                     for alpha, group in summary.groupby("best_alpha", sort=True))
     complete = int(summary["seeds_with_both_ends_complete"].sum())
     beats = int(summary["seeds_interior_beats_both_ends"].sum())
     return ("Weight interpolation θ(α) = (1 − α)·θ₀ + α·θ between the untrained encoder (α = 0) and a trained task run "
-            f"(α = 1): the best mean score over seeds is for {best}; an α strictly between 0 and 1 beats both ends in "
+            f"(α = 1): the mean score over seeds peaks {best}; an α strictly between 0 and 1 beats both ends in "
             f"{beats} of {complete} per-seed curves.")
 
 

@@ -31,6 +31,9 @@ def condition_table(inputs: AnalysisInputs) -> pd.DataFrame:
     trained = scores[scores["k"] > 0]
     trained = trained.assign(kind=trained["kind"] if "kind" in trained else "task",
                              total_steps=trained["total_steps"] if "total_steps" in trained else pd.NA)
+    if "alpha" in trained:  # each interpolation weight is its own condition, never averaged with the others
+        alpha = trained["alpha"].map(lambda a: "" if pd.isna(a) else f" α={a:g}")
+        trained = trained.assign(kind=trained["kind"].astype(str) + alpha)
     keys = ["kind", "tasks", "total_steps"]
     table = trained.groupby(keys, dropna=False, sort=True)["score"].agg(seeds="size", mean="mean", low="min", high="max")
     table = table.reset_index()
