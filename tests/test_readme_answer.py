@@ -102,3 +102,18 @@ def test_the_cost_line_adds_up_each_runs_status(tmp_path):
                                             "machines (900–3,600 s per run, median 1,800 s; from each run's status.json).")
     (tmp_path / "runs" / runs[0] / "status.json").unlink()  # a run without a status is left out, not guessed
     assert "adds up to 0.8 hours" in readme.cost_sentence(inputs)
+
+
+def test_the_readmes_words_on_interpolation_are_the_study_tables(study):
+    # "best at the untrained end. For the pool and squad_v1 ... more than half of the loss comes in the last quarter
+    # of the way, between α = 0.75 and the trained run; hellaswag barely moves at any α."
+    _, found = study
+    summary = controls.interpolation_summary(found.interpolation).set_index("tasks")
+    assert (summary["best_alpha"] == 0.0).all() and summary["seeds_interior_beats_both_ends"].sum() == 0
+    for tasks in ("anli+ccg+hellaswag+squad_v1", "squad_v1"):
+        row = summary.loc[tasks]
+        assert row["α=0.75"] - row["α=1"] > 0.5 * (row["α=0"] - row["α=1"])
+    hellaswag = summary.loc["hellaswag", ["α=0", "α=0.25", "α=0.5", "α=0.75", "α=1"]]
+    assert hellaswag.max() - hellaswag.min() < 1.0
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "more than half of the loss comes in the last quarter of the way" in text
