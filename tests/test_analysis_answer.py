@@ -97,7 +97,6 @@ def test_controls_table_and_interpolation_curve(tmp_path, table):
     assert curve["score"].iloc[3] == pytest.approx(scores[source])
 
 
-
 def test_interpolation_summary_and_sentence():
     # Two seeds of pool "a" with every alpha; one seed of "b" without its task run (alpha = 1), so not a full curve.
     curve = pd.DataFrame({"tasks": ["a"] * 8 + ["b"] * 2, "seed": [0] * 4 + [1] * 4 + [0, 0],
@@ -116,6 +115,7 @@ def test_interpolation_summary_and_sentence():
     assert "the mean score over seeds peaks at α = 0 (the untrained end) for b; at α = 0.25 for a;" in sentence
     assert sentence.endswith("beats both ends in 1 of 2 per-seed curves.")
     assert answer._interpolation_sentence(found) == ""
+
 
 def test_answer_summary_is_written_from_the_numbers(tmp_path, table):
     inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")

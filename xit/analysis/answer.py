@@ -324,9 +324,8 @@ def answer_summary(found: Findings) -> str:
     """The report's opening paragraph in markdown, every number taken from the findings."""
     source = ("named in the grid's grid.json" if found.primary_source == "grid.json" else found.primary_source)
     sentences = [f"**Primary endpoint: {found.primary_label}** ({source}).", _training_sentence(found),
-                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found), _interpolation_sentence(found), _drift_sentence(found),
-                 _mlm_sentence(found),
-                 _secondary_sentence(found)]
+                 *_task_sentences(found), *_robustness_sentences(found), _controls_sentence(found),
+                 _interpolation_sentence(found), _drift_sentence(found), _mlm_sentence(found), _secondary_sentence(found)]
     return " ".join(s for s in sentences if s)
 
 

@@ -87,8 +87,8 @@ def interpolation_summary(curve: pd.DataFrame) -> pd.DataFrame:
     for tasks, group in curve.dropna(subset=["tasks"]).groupby("tasks", sort=True):
         by_seed = [g for _, g in group.groupby("seed") if set(g["alpha"]) >= {0.0, 1.0} and len(g) > 2]
         means = group.groupby("alpha")["score"].mean()
-        above = sum(bool(g.loc[~g["alpha"].isin([0.0, 1.0]), "score"].max() > g.loc[g["alpha"].isin([0.0, 1.0]), "score"].max())
-                    for g in by_seed)
+        ends = [g["alpha"].isin([0.0, 1.0]) for g in by_seed]
+        above = sum(bool(g.loc[~end, "score"].max() > g.loc[end, "score"].max()) for g, end in zip(by_seed, ends))
         rows.append({"tasks": tasks, "seeds": int(group["seed"].nunique()), **{f"α={a:g}": s for a, s in means.items()},
                      "best_alpha": float(means.idxmax()), "seeds_with_both_ends_complete": len(by_seed),
                      "seeds_interior_beats_both_ends": above})
