@@ -97,6 +97,45 @@ def test_controls_table_and_interpolation_curve(tmp_path, table):
     assert curve["score"].iloc[3] == pytest.approx(scores[source])
 
 
+def _items(folder, run_id: str, languages, missed: int) -> None:
+    """Per-item Tatoeba outcomes for one run: 400 items per language, 280 right, then `missed` of those wrong."""
+    rows = []
+    for language in languages:
+        values = np.where(np.arange(400) < 280, 100.0, 0.0)
+        values[:missed] = 0.0
+        rows += [{"run_id": run_id, "target": "tatoeba", "metric": "accuracy", "language": language, "direction": "xx->en",
+                  "layer": 12, "item": f"{language}-{i}", "value": v} for i, v in enumerate(values)]
+    (folder / "runs" / run_id).mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_parquet(folder / "runs" / run_id / "items.parquet", index=False)
+
+
+@pytest.mark.parametrize("end_missed, within_noise", [(20, False), (0, True)])
+def test_an_interior_peak_is_read_against_item_noise(tmp_path, table, end_missed, within_noise):
+    # The fixture's α = 0.5 run scores 5 points above its task run (α = 1); items decide whether that is noise.
+    inputs = load_analysis(_folder(tmp_path, table, {"primary_endpoint": ENDPOINT}), tmp_path / "out")
+    curve = controls.interpolation_curve(inputs)
+    ends = curve[curve["alpha"].isin([0.0, 1.0])].set_index("run_id")["score"]
+    assert curve.set_index("alpha").loc[0.5, "score"] > ends.max()
+    languages = sorted(table["language"].unique())
+    _items(tmp_path, "k1-interp-0.5", languages, missed=0)
+    _items(tmp_path, ends.idxmax(), languages, missed=end_missed)
+    peaks = controls.interior_peaks(inputs, curve, n_boot=500)
+    assert len(peaks) == 1
+    peak = peaks.iloc[0]
+    assert peak["run_id"] == "k1-interp-0.5" and peak["alpha"] == 0.5 and peak["end_run"] == ends.idxmax()
+    assert peak["difference"] == pytest.approx(curve.set_index("alpha").loc[0.5, "score"] - ends.max())
+    assert bool(peak["within_noise"]) is within_noise and peak["p_holm"] == pytest.approx(peak["p_value"])
+    if within_noise:  # identical items: every bootstrap difference is 0
+        assert peak["ci_low"] == peak["ci_high"] == 0.0 and peak["p_value"] == 1.0
+    else:  # 20 of 400 items per language: 5 points, interval well above 0
+        assert 3.0 < peak["ci_low"] < 5.0 < peak["ci_high"] < 7.0
+    found = answer.Findings(**{f: pd.DataFrame() for f in answer.Findings.__dataclass_fields__
+                               if f not in ("primary_label", "primary_source")}, primary_label="x", primary_source="grid.json")
+    sentence = answer._interpolation_sentence(dataclasses.replace(found, interpolation=curve, interpolation_peaks=peaks))
+    assert f"at α = 0.5 is {peak['difference']:+.2f} points above α = {peak['end_alpha']:g}" in sentence
+    assert sentence.endswith(": within item noise)." if within_noise else f"Holm p {peak['p_holm']:.2f}).")
+
+
 def test_interpolation_summary_and_sentence():
     # Two seeds of pool "a" with every alpha; one seed of "b" without its task run (alpha = 1), so not a full curve.
     curve = pd.DataFrame({"tasks": ["a"] * 8 + ["b"] * 2, "seed": [0] * 4 + [1] * 4 + [0, 0],
@@ -284,7 +323,7 @@ def test_single_seed_mlm_comparisons_are_summed_up_without_a_verdict(tmp_path, t
     verdict = controls.mlm_verdict(found.mlm)
     assert (verdict["seeds"] == 1).all() and len(verdict) >= 2
     low, high = verdict["mean_task_minus_mlm"].min(), verdict["mean_task_minus_mlm"].max()
-    assert (f"{len(verdict)} more task sets with one seed so far, no verdict yet ({low:+.1f} to {high:+.1f} points)"
+    assert (f"{len(verdict)} more task sets with one seed each, no verdict ({low:+.1f} to {high:+.1f} points)"
             in answer.answer_summary(found))
 
 
@@ -302,7 +341,7 @@ def test_tasks_not_yet_told_apart_wait_and_the_rest_are_fitted(tmp_path, table):
     assert kept == set(scores.loc[scores["k"] > 0, "run_id"]) - {"k4-block"}
     found = answer.compute_findings(inputs, n_boot=300, n_perm=99)
     trained = scores.loc[scores["k"] > 0, "run_id"].nunique()
-    note = f"{trained - 1} of {trained} task runs; runs with newtask1, newtask2 wait until the design separates those tasks"
+    note = f"{trained - 1} of {trained} task runs; runs with newtask1, newtask2 are left out: the design does not separate those tasks"
     assert found.k_effect["runs_note"].iloc[0] == note and np.isfinite(found.k_effect["k_effect"].iloc[0])
     assert f"This k effect and the subset spread below use {note}." in answer.answer_summary(found)
     assert (found.spread["runs_note"] == note).all()
@@ -310,7 +349,7 @@ def test_tasks_not_yet_told_apart_wait_and_the_rest_are_fitted(tmp_path, table):
     plain = tmp_path / "plain"
     plain.mkdir()
     without = answer.compute_findings(load_analysis(_folder(plain, table, {"primary_endpoint": ENDPOINT}), plain / "out"), n_boot=300, n_perm=99)
-    assert (without.k_effect["runs_note"] == "").all() and "wait until the design" not in answer.answer_summary(without)
+    assert (without.k_effect["runs_note"] == "").all() and "the design does not separate" not in answer.answer_summary(without)
 
 
 def test_the_k_sentence_splits_more_tasks_from_more_steps_where_the_amount_varies():
@@ -345,7 +384,7 @@ def test_a_task_in_one_run_waits_and_leaves_the_k_effect_unchanged(tmp_path, tab
                                        n_perm=99, n_boot=300)
     assert fit.summary["k_effect"].iloc[0] == pytest.approx(plain.summary["k_effect"].iloc[0], abs=1e-9)
     assert fit.summary["runs_note"].iloc[0].endswith(
-        "runs with lonetask wait until those tasks are in more runs (a task's only run fits its effect exactly and "
+        "runs with lonetask are left out: those tasks are in too few runs (a task's only run fits its effect exactly and "
         "tells nothing about the rest)")
 
 

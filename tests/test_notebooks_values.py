@@ -173,6 +173,8 @@ def test_04_robustness_controls_and_drift(nb04, inputs):
     curve = _same(nb04, "interpolation", controls.interpolation_curve(inputs))
     summary = _same(nb04, "interpolation_summary", controls.interpolation_summary(controls.interpolation_curve(inputs)))
     assert summary["tasks"].tolist() == sorted(curve["tasks"].unique())
+    peaks = _same(nb04, "interpolation_peaks", controls.interior_peaks(inputs, curve, n_boot=N_BOOT, seed=SEED))
+    assert len(peaks) == summary["seeds_interior_beats_both_ends"].sum()
     # The fixture's MLM run (rte's budget, 4 steps) against every task run of its seed and steps, per endpoint.
     mlm = _same(nb04, "mlm_comparison", controls.mlm_comparison(inputs, n_boot=N_BOOT, seed=SEED))
     peers = info[(info["kind"] == "task") & (info["k"] > 0) & (info["total_steps"] == 4)].index

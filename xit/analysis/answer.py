@@ -32,6 +32,7 @@ class Findings:
     worst_items: pd.DataFrame
     controls: pd.DataFrame
     interpolation: pd.DataFrame
+    interpolation_peaks: pd.DataFrame
     drift: pd.DataFrame
     mlm: pd.DataFrame
 
@@ -55,7 +56,8 @@ def compute_findings(inputs: AnalysisInputs, n_boot: int = 2000, n_perm: int = 9
         worst_items=(findings.worst_language_items(inputs, n_boot=n_boot, seed=seed) if worst_items
                      else pd.DataFrame({"note": ["not computed (worst_items=False)"]})),
         controls=controls.controls_table(inputs),
-        interpolation=controls.interpolation_curve(inputs),
+        interpolation=(curve := controls.interpolation_curve(inputs)),
+        interpolation_peaks=controls.interior_peaks(inputs, curve, n_boot=n_boot, seed=seed),
         drift=controls.drift_table(inputs),
         mlm=controls.mlm_comparison(inputs, n_boot=n_boot, seed=seed),
     )
@@ -163,7 +165,7 @@ def _task_effect_sentences(found: Findings) -> list[str]:
         out = [f"{which} range from {_describe_task(worst)} to {_describe_task(best)}."]
     if len(scarce):
         out.append(f"{', '.join(sorted(scarce['task']))} {'is' if len(scarce) == 1 else 'are'} in too few runs for an "
-                   f"interval so far ({scarce['effect'].min():+.1f} to {scarce['effect'].max():+.1f} points).")
+                   f"interval ({scarce['effect'].min():+.1f} to {scarce['effect'].max():+.1f} points).")
     return out
 
 
@@ -291,7 +293,17 @@ def _interpolation_sentence(found: Findings) -> str:
     beats = int(summary["seeds_interior_beats_both_ends"].sum())
     return ("Weight interpolation θ(α) = (1 − α)·θ₀ + α·θ between the untrained encoder (α = 0) and a trained task run "
             f"(α = 1): the mean score over seeds peaks {best}; an α strictly between 0 and 1 beats both ends in "
-            f"{beats} of {complete} per-seed curves.")
+            f"{beats} of {complete} per-seed curves{_peaks_clause(found.interpolation_peaks)}.")
+
+
+def _peaks_clause(peaks: pd.DataFrame) -> str:
+    """Each interior peak against the better end on the same items, so a peak inside item noise reads as such."""
+    if "difference" not in peaks.columns or peaks.empty:
+        return ""
+    parts = [f"{row.tasks} seed {int(row.seed)} at α = {row.alpha:g} is {_signed(row.difference, 2)} points above "
+             f"α = {row.end_alpha:g} (paired item interval {row.ci_low:+.2f} to {row.ci_high:+.2f}, Holm p {row.p_holm:.2f}"
+             f"{': within item noise' if row.within_noise else ''})" for row in peaks.itertuples()]
+    return ": " + "; ".join(parts)
 
 
 def _mlm_sentence(found: Findings) -> str:
@@ -303,9 +315,9 @@ def _mlm_sentence(found: Findings) -> str:
              f"{row.seeds} seeds)" for row in replicated.itertuples()]
     if len(single):
         low, high = single["mean_task_minus_mlm"].min(), single["mean_task_minus_mlm"].max()
-        parts.append(f"{len(single)} more task set{'s' if len(single) > 1 else ''} with one seed so far, no verdict yet "
+        parts.append(f"{len(single)} more task set{'s' if len(single) > 1 else ''} with one seed each, no verdict "
                      f"({low:+.1f} to {high:+.1f} points)" if len(single) > 1 else
-                     f"{single.iloc[0]['task_tasks']} with one seed so far, no verdict yet ({_points(single.iloc[0]['mean_task_minus_mlm'])})")
+                     f"{single.iloc[0]['task_tasks']} with one seed, no verdict ({_points(single.iloc[0]['mean_task_minus_mlm'])})")
     return ("English task runs minus continued multilingual MLM at equal steps (mean over seeds; the verdict needs every "
             "seed's item interval on one side of 0): " + "; ".join(parts) + ".")
 

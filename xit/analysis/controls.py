@@ -8,6 +8,7 @@ import pandas as pd
 
 from xit.analysis import items
 from xit.analysis.inputs import AnalysisInputs
+from xit.analysis.multiplicity import holm
 from xit.analysis.results import control_rows, task_rows
 from xit.analysis.stats import MIN_FOR_INTERVAL
 
@@ -93,6 +94,28 @@ def interpolation_summary(curve: pd.DataFrame) -> pd.DataFrame:
                      "best_alpha": float(means.idxmax()), "seeds_with_both_ends_complete": len(by_seed),
                      "seeds_interior_beats_both_ends": above})
     return pd.DataFrame(rows)
+
+
+def interior_peaks(inputs: AnalysisInputs, curve: pd.DataFrame, n_boot: int = 2000, seed: int = 0) -> pd.DataFrame:
+    """Per-seed curves where some alpha strictly between 0 and 1 beats both ends: that run minus the better end on the
+    same items (paired item-bootstrap interval, p, Holm over the peaks), so a peak is read against item noise."""
+    columns = ["tasks", "seed", "alpha", "run_id", "end_alpha", "end_run", "difference", "ci_low", "ci_high", "p_value",
+               "p_holm", "within_noise"]
+    rows = []
+    for (tasks, run_seed), group in curve.dropna(subset=["tasks"]).groupby(["tasks", "seed"], sort=True):
+        end = group["alpha"].isin([0.0, 1.0])
+        if set(group.loc[end, "alpha"]) != {0.0, 1.0} or end.all():
+            continue
+        peak, best_end = group[~end].loc[group.loc[~end, "score"].idxmax()], group[end].loc[group.loc[end, "score"].idxmax()]
+        if peak["score"] <= best_end["score"]:
+            continue
+        paired = _primary_item_difference(inputs, peak["run_id"], best_end["run_id"], n_boot, seed)
+        rows.append({"tasks": tasks, "seed": run_seed, "alpha": peak["alpha"], "run_id": peak["run_id"],
+                     "end_alpha": best_end["alpha"], "end_run": best_end["run_id"],
+                     "difference": float(peak["score"] - best_end["score"]), **paired})
+    table = pd.DataFrame(rows, columns=[c for c in columns if c not in ("p_holm", "within_noise")])
+    table["p_holm"] = holm(table["p_value"]) if len(table) else pd.Series(dtype=float)
+    return table.assign(within_noise=(table["ci_low"] <= 0) & (table["ci_high"] >= 0))[columns]
 
 
 def drift_table(inputs: AnalysisInputs) -> pd.DataFrame:

@@ -60,10 +60,10 @@ def identified_runs(scores: pd.DataFrame) -> tuple[set[str], list[str], list[str
     """The trained task runs the k fit uses; the tasks left out because the additive model cannot tell them apart
     yet; and the tasks left out because one run alone has them.
 
-    A grid part-way through can hold tasks that so far were only trained together (a nested order adds them in
-    blocks until another order separates them): their runs wait. A task in a single run is fitted exactly by that
-    run (leverage 1), so the run changes no other estimate, while resampling runs would drop every resample that
-    misses it: it waits too. Every other run is fitted."""
+    A grid (finished or part-way) can hold tasks that were only ever trained together (a nested order adds them in
+    blocks, and only another order separates them): their runs are left out. A task in a single run is fitted
+    exactly by that run (leverage 1), so the run changes no other estimate, while resampling runs would drop every
+    resample that misses it: it is left out too. Every other run is fitted."""
     runs = stats.task_runs(scores, include_untrained=False)
     aliased_out: set[str] = set()
     lone_out: set[str] = set()
@@ -89,8 +89,8 @@ def identified_filter(scores: pd.DataFrame) -> tuple[Callable[[pd.DataFrame], pd
     if not ((aliased or lone) and kept):
         return (lambda table: table), ""
     trained = scores.loc[scores["k"] > 0, "run_id"].nunique()
-    parts = ([f"runs with {', '.join(aliased)} wait until the design separates those tasks"] if aliased else []) + (
-        [f"runs with {', '.join(lone)} wait until those tasks are in more runs (a task's only run fits its "
+    parts = ([f"runs with {', '.join(aliased)} are left out: the design does not separate those tasks"] if aliased else []) + (
+        [f"runs with {', '.join(lone)} are left out: those tasks are in too few runs (a task's only run fits its "
          "effect exactly and tells nothing about the rest)"] if lone else [])
     note = f"{len(kept)} of {trained} task runs; " + "; ".join(parts)
     return (lambda table: table[table["run_id"].isin(kept) | (table["k"] == 0)]), note
