@@ -209,14 +209,7 @@ def _with_mlm(table: pd.DataFrame, folder, gap: float) -> pd.DataFrame:
         source = task[(task["tasks"] == first) & (task["seed"] == run_seed)]
         mlm.append(source.assign(run_id=f"k1-mlm-s{run_seed}", kind="mlm", value=source["value"] - gap))
         for run_id, drop in ((source["run_id"].iloc[0], 0), (f"k1-mlm-s{run_seed}", int(gap * 4))):
-            rows = []
-            for language in sorted(source["language"].unique()):
-                values = np.where(np.arange(400) < 280, 100.0, 0.0)  # 70% correct, then `drop` of those missed
-                values[:drop] = 0.0
-                rows += [{"run_id": run_id, "target": "tatoeba", "metric": "accuracy", "language": language,
-                          "direction": "xx->en", "layer": 12, "item": f"{language}-{i}", "value": v} for i, v in enumerate(values)]
-            (folder / "runs" / run_id).mkdir(parents=True, exist_ok=True)
-            pd.DataFrame(rows).to_parquet(folder / "runs" / run_id / "items.parquet", index=False)
+            _items(folder, run_id, sorted(source["language"].unique()), missed=drop)
     return pd.concat([table, *mlm], ignore_index=True)
 
 
